@@ -1,0 +1,1 @@
+"""The broker service: API, settings, database, accounts, ledger, rentals and the CLI."""

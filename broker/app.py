@@ -1,0 +1,100 @@
+"""The broker's FastAPI application: wiring settings, database, catalog and routes together.
+
+`create_app` builds every service up front (so tests can reach them on `app.state`) and the
+lifespan only starts and stops the background jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from broker import migrations
+from broker.api import admin, offers, stripe_webhook, wallet
+from broker.api.render import json_response
+from broker.db import Database
+from broker.errors import install_error_handlers
+from broker.settings import CoreSettings, get_settings, provider_config
+from pricing.catalog import Catalog
+from pricing.gpus import normalize_gpu_key
+from pricing.history import PriceHistory
+from pricing.policy import PricingPolicy
+from pricing.refresh import Refresher
+from providers.base import Provider
+from providers.registry import PROVIDERS
+
+log = logging.getLogger("gpubroker")
+
+
+def build_adapters(settings: CoreSettings) -> dict[str, Provider]:
+    """An adapter for every enabled provider that has a base URL; the others are logged."""
+    adapters: dict[str, Provider] = {}
+    for name in settings.providers:
+        config = provider_config(settings, name)
+        if config is None:
+            log.warning(
+                "provider %s is enabled but has no GPUBROKER_%s_BASE_URL", name, name.upper()
+            )
+            continue
+        adapters[name] = PROVIDERS[name].make_adapter(config)
+    return adapters
+
+
+def create_app(
+    settings: CoreSettings | None = None,
+    *,
+    adapters: Mapping[str, Provider] | None = None,
+    start_jobs: bool = True,
+) -> FastAPI:
+    """The application, with its services on `app.state`; jobs start with the lifespan."""
+    settings = settings or get_settings()
+    db = Database(settings.database_url)
+    if db.engine.dialect.name == "sqlite":
+        migrations.upgrade(db.engine)
+    adapters = dict(adapters) if adapters is not None else build_adapters(settings)
+    catalog = Catalog(
+        adapters,
+        PricingPolicy(settings.margin, settings.interruption_loss_hours),
+        stale_after_seconds=settings.stale_after,
+        gpu_key=normalize_gpu_key,
+    )
+    refresher = Refresher(
+        catalog,
+        adapters,
+        PriceHistory(db),
+        interval_seconds=settings.refresh_seconds,
+        jitter_seconds=settings.refresh_jitter_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_jobs:
+            refresher.start()
+        try:
+            yield
+        finally:
+            refresher.stop()
+            db.engine.dispose()
+
+    app = FastAPI(
+        title="gpubroker",
+        version="0.1.0",
+        summary="One catalog, one rental API and one prepaid wallet over many GPU clouds.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.catalog = catalog
+    app.state.refresher = refresher
+    install_error_handlers(app)
+    for module in (offers, wallet, admin, stripe_webhook):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["operator"])
+    def healthz() -> object:
+        return json_response({"status": "ok", "providers": catalog.status()})
+
+    return app

@@ -1,0 +1,167 @@
+"""The `gpubroker` command: run the broker, and use it from a terminal.
+
+`serve` runs the service; the other commands are clients of a running broker (GPUBROKER_URL,
+GPUBROKER_API_KEY), so they work the same against a laptop demo or a production deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from broker.client import BrokerClient, BrokerError
+
+app = typer.Typer(help="gpubroker: one catalog and one rental API over many GPU clouds.")
+db_app = typer.Typer(help="Database schema.")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _fail(exc: BrokerError) -> typer.Exit:
+    console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="Start the provider simulators and a demo account (SQLite).")
+    ] = False,
+) -> None:
+    """Run the broker."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if demo:
+        from broker.demo import demo_app
+
+        application = demo_app(host, port, announce=console.print)
+    else:
+        from broker.app import create_app
+
+        application = create_app()
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending schema migration to GPUBROKER_DATABASE_URL."""
+    from broker import migrations
+    from broker.settings import get_settings
+
+    url = get_settings().database_url
+    migrations.upgrade(url)
+    console.print("database schema is up to date")
+
+
+@app.command()
+def offers(
+    gpu: Annotated[list[str] | None, typer.Option("--gpu", help="GPU model; repeatable.")] = None,
+    max_price: Annotated[str | None, typer.Option(help="USD per GPU-hour.")] = None,
+    min_vram: Annotated[float | None, typer.Option(help="GB per GPU.")] = None,
+    gpu_count: Annotated[int | None, typer.Option()] = None,
+    min_gpu_count: Annotated[int | None, typer.Option()] = None,
+    provider: Annotated[list[str] | None, typer.Option("--provider", help="Repeatable.")] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    tier: Annotated[str | None, typer.Option(help="on_demand or spot.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Same as --tier spot.")] = False,
+    max_interruption: Annotated[float | None, typer.Option()] = None,
+    instance_type: Annotated[str | None, typer.Option(help="container, vm or baremetal.")] = None,
+    sort: Annotated[str, typer.Option(help="price, -price, effective_price, vram, ...")] = "price",
+    limit: Annotated[int, typer.Option()] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Search the catalog."""
+    params: dict[str, Any] = {
+        "gpu": gpu,
+        "max_price": max_price,
+        "min_vram": min_vram,
+        "gpu_count": gpu_count,
+        "min_gpu_count": min_gpu_count,
+        "provider": provider,
+        "region": region,
+        "tier": "spot" if spot else tier,
+        "max_interruption": max_interruption,
+        "instance_type": instance_type,
+        "sort": sort,
+        "limit": limit,
+    }
+    try:
+        with BrokerClient() as client:
+            result = client.offers(**params)
+    except BrokerError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{len(result['data'])} offers", header_style="bold")
+    for column in (
+        "GPU",
+        "n",
+        "VRAM",
+        "$/GPU-h",
+        "eff. $/GPU-h",
+        "tier",
+        "interr.",
+        "provider",
+        "region",
+        "id",
+    ):
+        table.add_column(column, justify="right" if column[0] in "nV$ei" else "left")
+    for o in result["data"]:
+        table.add_row(
+            o["gpu"],
+            str(o["gpu_count"]),
+            f"{o['vram_gb']} GB",
+            o["price_per_gpu_hour"],
+            o["effective_price_per_gpu_hour"],
+            o["tier"],
+            f"{o['interruption_probability']:.0%}" if o["tier"] == "spot" else "-",
+            o["provider"] + (" (stale)" if o["stale"] else ""),
+            o["region"],
+            o["id"],
+        )
+    console.print(table)
+    _print_provider_problems(result.get("providers", {}))
+
+
+def _print_provider_problems(providers: dict[str, dict[str, Any]]) -> None:
+    for name, status in providers.items():
+        if status["status"] != "ok":
+            reason = status.get("error") or "not refreshed yet"
+            console.print(f"[yellow]{name}: {status['status']}[/yellow] ({reason})")
+
+
+@app.command()
+def gpus(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """One row per GPU model: cheapest prices and where to get it."""
+    try:
+        with BrokerClient() as client:
+            result = client.gpus()
+    except BrokerError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title="GPUs", header_style="bold")
+    for column in ("GPU", "VRAM", "offers", "on-demand from", "spot from", "providers"):
+        table.add_column(column)
+    for row in result["data"]:
+        table.add_row(
+            row["gpu"],
+            f"{row['vram_gb']} GB",
+            str(row["offers"]),
+            row["min_on_demand_price"] or "-",
+            row["min_spot_price"] or "-",
+            ", ".join(row["providers"]),
+        )
+    console.print(table)

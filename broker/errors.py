@@ -1,0 +1,111 @@
+"""The one error shape of the API: `{"error": {"code", "message"}}` with a fitting status.
+
+Handlers raise `APIError` (or a subclass); FastAPI's own validation errors and HTTP exceptions
+are rewritten into the same shape, naming the offending parameter, so no client ever has to
+parse two formats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("gpubroker.api")
+
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    402: "insufficient_credit",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "invalid_request",
+    422: "invalid_request",
+    429: "rate_limited",
+    502: "provider_error",
+    503: "no_capacity",
+    504: "provider_error",
+}
+
+
+class APIError(Exception):
+    """An error to return to the caller as-is; `extra` adds fields beside code and message."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def invalid(message: str, **extra: Any) -> APIError:
+    return APIError(422, "invalid_request", message, **extra)
+
+
+def not_found(message: str, **extra: Any) -> APIError:
+    return APIError(404, "not_found", message, **extra)
+
+
+def conflict(message: str, **extra: Any) -> APIError:
+    return APIError(409, "conflict", message, **extra)
+
+
+def unauthorized(
+    message: str = "a valid API key is required: Authorization: Bearer <key>",
+) -> APIError:
+    return APIError(401, "unauthorized", message)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc if part not in ("query", "body", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+def describe_validation_errors(errors: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The first offending parameter and a sentence naming each problem."""
+    first = _location(errors[0].get("loc", ())) if errors else "request"
+    problems = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    return first, "; ".join(problems)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        param, message = describe_validation_errors(exc.errors())
+        return error_response(422, "invalid_request", message, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "error")
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint; see the API reference in the README"
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, "internal_error", "the broker hit an unexpected error; it has been logged"
+        )

@@ -1,0 +1,98 @@
+"""Configuration from `GPUBROKER_*` environment variables (or a `.env` file).
+
+The per-provider fields (`GPUBROKER_<NAME>_API_KEY`, `GPUBROKER_<NAME>_BASE_URL`) are generated
+from the provider registry, so adding a provider never means editing this file.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, create_model, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from providers.base import ProviderConfig
+from providers.registry import PROVIDER_NAMES, PROVIDERS
+
+
+class CoreSettings(BaseSettings):
+    """Everything that is not specific to one provider."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GPUBROKER_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = "sqlite:///./gpubroker.db"
+    admin_key: SecretStr | None = None
+    providers: Annotated[tuple[str, ...], NoDecode] = PROVIDER_NAMES
+    refresh_seconds: float = Field(60.0, gt=0)
+    refresh_jitter_seconds: float = Field(5.0, ge=0)
+    stale_after_seconds: float | None = Field(
+        None, gt=0, description="Offers older than this are stale; default 3 refresh intervals."
+    )
+    provider_timeout_seconds: float = Field(10.0, gt=0)
+    provider_retry_attempts: int = Field(3, ge=1)
+    meter_seconds: float = Field(15.0, gt=0)
+    min_hold_seconds: int = Field(3600, gt=0)
+    margin: Decimal = Field(Decimal(0), ge=0)
+    interruption_loss_hours: Decimal = Field(Decimal("0.5"), ge=0)
+    price_history_retention_days: int = Field(90, gt=0)
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        return tuple(value)
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(PROVIDER_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}"
+            )
+        return value
+
+    @property
+    def stale_after(self) -> float:
+        return self.stale_after_seconds or 3 * self.refresh_seconds
+
+
+def _provider_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in PROVIDER_NAMES:
+        fields[f"{name}_api_key"] = (SecretStr | None, None)
+        fields[f"{name}_base_url"] = (str | None, None)
+    return fields
+
+
+Settings = create_model(  # type: ignore[call-overload]
+    "Settings", __base__=CoreSettings, **_provider_fields()
+)
+
+
+def provider_config(settings: CoreSettings, name: str) -> ProviderConfig | None:
+    """The adapter configuration for `name`, or None when it has no base URL to reach."""
+    base_url = getattr(settings, f"{name}_base_url", None) or PROVIDERS[name].default_base_url
+    if not base_url:
+        return None
+    key: SecretStr | None = getattr(settings, f"{name}_api_key", None)
+    return ProviderConfig(
+        base_url=base_url,
+        api_key=key.get_secret_value() if key else None,
+        timeout_seconds=settings.provider_timeout_seconds,
+        retry_attempts=settings.provider_retry_attempts,
+    )
+
+
+@lru_cache
+def get_settings() -> CoreSettings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Offers, GPU names, prices and the searchable catalog."""

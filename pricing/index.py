@@ -1,0 +1,296 @@
+"""The in-memory catalog index: every search answered without scanning the catalog.
+
+Built once per refresh, never per query. For each sort order the offers are laid out in that
+order, and every filterable value (each GPU, provider, tier, region, count, memory threshold)
+gets a bitset over those positions, held as a Python int. A query ANDs a handful of bitsets,
+then walks the set bits from the cursor, so its cost follows the page size, not the catalog
+size. Continuous limits (`max_price`, `max_interruption`) use precomputed quantile bitsets as a
+superset and check the few extra candidates one by one; sorted by the same key, they are an
+exact prefix.
+
+Cursors are keyset cursors (sort key and offer id of the last row), so paging stays correct
+across refreshes: an offer is never returned twice, and none is skipped unless it changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pricing.offer import Offer
+from pricing.query import OfferQuery
+
+_WIDE = 10**12
+_NO_VRAM_KEY = 2**62
+_QUANTILES = 64
+_CHUNK_BITS = 2048
+_CHUNK_MASK = (1 << _CHUNK_BITS) - 1
+
+
+def _primary_keys(offers: Sequence[Offer]) -> dict[str, np.ndarray]:
+    """Each sort order's primary key as one int64 per offer (ties are broken by offer id)."""
+    price = np.fromiter((o.price_per_gpu_hour for o in offers), np.int64, len(offers))
+    eff = np.fromiter((o.effective_price_per_gpu_hour for o in offers), np.int64, len(offers))
+    vram = np.fromiter((o.vram_gb for o in offers), np.int64, len(offers))
+    prob = np.fromiter((o.interruption_probability or 0.0 for o in offers), np.float64)
+    per_vram = np.where(vram > 0, price * 1000 // np.maximum(vram, 1), _NO_VRAM_KEY)
+    return {
+        "price": price,
+        "-price": -price,
+        "effective_price": eff,
+        "vram": vram * _WIDE + price,
+        "-vram": -vram * _WIDE + price,
+        "interruption": np.rint(prob * 1e6).astype(np.int64) * _WIDE + eff,
+        "price_per_vram": per_vram,
+    }
+
+
+def _bitset(flags: np.ndarray) -> int:
+    """A boolean array (in order position) as an int whose bit i is flags[i]."""
+    return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
+
+
+def _iter_bits(mask: int) -> Iterator[int]:
+    """Positions of set bits, ascending, touching the big int once per chunk, not per bit."""
+    base = 0
+    while mask:
+        skip = (mask & -mask).bit_length() - 1
+        mask >>= skip
+        base += skip
+        chunk = mask & _CHUNK_MASK
+        while chunk:
+            low = chunk & -chunk
+            yield base + low.bit_length() - 1
+            chunk ^= low
+        mask >>= _CHUNK_BITS
+        base += _CHUNK_BITS
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this index did not issue, or one from another sort order."""
+
+
+def encode_cursor(sort: str, key: int, offer_id: str) -> str:
+    raw = f"{sort}|{key}|{offer_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        cursor_sort, key, offer_id = raw.split("|", 2)
+        parsed = int(key)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not one this API returned") from exc
+    if cursor_sort != sort:
+        raise InvalidCursor(f"cursor belongs to sort={cursor_sort}, not sort={sort}")
+    return parsed, offer_id
+
+
+@dataclass
+class _Column:
+    """A filterable attribute: one code per offer, and the code of each distinct value."""
+
+    codes: np.ndarray
+    values: dict[object, int]
+
+
+def _column(values: Sequence[object]) -> _Column:
+    mapping: dict[object, int] = {}
+    codes = np.fromiter((mapping.setdefault(v, len(mapping)) for v in values), np.int32)
+    return _Column(codes, mapping)
+
+
+class _Order:
+    """The catalog laid out in one sort order, with a bitset per filter value."""
+
+    def __init__(
+        self,
+        offers: Sequence[Offer],
+        perm: np.ndarray,
+        keys: np.ndarray,
+        cols: dict[str, _Column],
+        vram: np.ndarray,
+        counts: np.ndarray,
+        cuts: dict[str, tuple[np.ndarray, np.ndarray]],
+    ) -> None:
+        self.offers = list(map(offers.__getitem__, perm.tolist()))
+        self.keys = keys[perm]
+        self.all = (1 << len(self.offers)) - 1
+        self.sets: dict[str, list[int]] = {
+            name: [_bitset(col.codes[perm] == code) for code in range(len(col.values))]
+            for name, col in cols.items()
+        }
+        vram_p, counts_p = vram[perm], counts[perm]
+        self.vram_at_least = [_bitset(vram_p >= v) for v in np.unique(vram)]
+        self.count_at_least = [_bitset(counts_p >= c) for c in np.unique(counts)]
+        self.at_most = {
+            name: [_bitset(values[perm] <= cut) for cut in cut_values]
+            for name, (values, cut_values) in cuts.items()
+        }
+
+    def start_after(self, key: int, offer_id: str) -> int:
+        """Position of the first offer after (key, offer_id) in this order."""
+        pos = int(np.searchsorted(self.keys, key, side="left"))
+        offers = self.offers
+        while pos < len(offers) and self.keys[pos] == key and offers[pos].id <= offer_id:
+            pos += 1
+        return pos
+
+
+@dataclass(frozen=True)
+class Page:
+    offers: list[Offer]
+    next_cursor: str | None
+
+
+class CatalogIndex:
+    """An immutable, searchable snapshot of every provider's offers."""
+
+    def __init__(self, offers: Sequence[Offer], gpu_key: Callable[[str], str] = str.lower) -> None:
+        self.offers = list(offers)
+        self.by_id = {o.id: o for o in self.offers}
+        self._gpu_key = gpu_key
+        n = len(self.offers)
+        cols = {
+            "gpu": _column([o.gpu for o in self.offers]),
+            "provider": _column([o.provider for o in self.offers]),
+            "tier": _column([o.tier.value for o in self.offers]),
+            "instance_type": _column([o.instance_type.value for o in self.offers]),
+            "available": _column([o.available for o in self.offers]),
+            "region": _column([o.region for o in self.offers]),
+            "gpu_count": _column([o.gpu_count for o in self.offers]),
+        }
+        self._cols = {name: col.values for name, col in cols.items()}
+        self._gpu_codes_by_key: dict[str, list[int]] = {}
+        for name, code in cols["gpu"].values.items():
+            self._gpu_codes_by_key.setdefault(gpu_key(str(name)), []).append(code)
+        vram = np.fromiter((o.vram_gb for o in self.offers), np.int64, n)
+        counts = np.fromiter((o.gpu_count for o in self.offers), np.int64, n)
+        self._vram_steps = [int(v) for v in np.unique(vram)]
+        self._count_steps = [int(c) for c in np.unique(counts)]
+        prices = np.fromiter((o.price_per_gpu_hour for o in self.offers), np.int64, n)
+        probs = np.fromiter((o.interruption_probability or 0.0 for o in self.offers), np.float64, n)
+        self._cuts = {"price": _quantile_cuts(prices), "interruption": _quantile_cuts(probs)}
+        keys = _primary_keys(self.offers)
+        id_rank = np.empty(n, np.int64)
+        id_rank[np.argsort(np.array([o.id for o in self.offers], dtype=object), kind="stable")] = (
+            np.arange(n)
+        )
+        cuts = {
+            "price": (prices, self._cuts["price"]),
+            "interruption": (probs, self._cuts["interruption"]),
+        }
+        self._orders = {
+            sort: _Order(self.offers, np.lexsort((id_rank, key)), key, cols, vram, counts, cuts)
+            for sort, key in keys.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self.offers)
+
+    def get(self, offer_id: str) -> Offer | None:
+        return self.by_id.get(offer_id)
+
+    def gpu_names(self) -> list[str]:
+        return [str(name) for name in self._cols["gpu"]]
+
+    def has_gpu_key(self, key: str) -> bool:
+        return key in self._gpu_codes_by_key
+
+    def search(self, query: OfferQuery) -> Page:
+        """The page of offers matching `query`, in its sort order, after its cursor."""
+        order = self._orders[query.sort]
+        mask, checks = self._mask(order, query)
+        start = 0
+        if query.cursor:
+            start = order.start_after(*decode_cursor(query.cursor, query.sort))
+        found: list[Offer] = []
+        last_position = start
+        for bit in _iter_bits(mask >> start):
+            position = start + bit
+            offer = order.offers[position]
+            if not all(check(offer) for check in checks):
+                continue
+            if len(found) == query.limit:
+                key = int(order.keys[last_position])
+                return Page(found, encode_cursor(query.sort, key, found[-1].id))
+            found.append(offer)
+            last_position = position
+        return Page(found, None)
+
+    def _mask(self, order: _Order, q: OfferQuery) -> tuple[int, list[Callable[[Offer], bool]]]:
+        mask = order.all
+        checks: list[Callable[[Offer], bool]] = []
+
+        def any_of(column: str, values: Sequence[object]) -> int:
+            codes = self._cols[column]
+            bits = 0
+            for value in values:
+                code = codes.get(value)
+                if code is not None:
+                    bits |= order.sets[column][code]
+            return bits
+
+        if q.gpus:
+            codes = {
+                c for key in q.gpus for c in self._gpu_codes_by_key.get(self._gpu_key(key), ())
+            }
+            bits = 0
+            for code in codes:
+                bits |= order.sets["gpu"][code]
+            mask &= bits
+        if q.providers:
+            mask &= any_of("provider", q.providers)
+        if q.tier is not None:
+            mask &= any_of("tier", [q.tier.value])
+        if q.instance_type is not None:
+            mask &= any_of("instance_type", [q.instance_type.value])
+        if q.available is not None:
+            mask &= any_of("available", [q.available])
+        if q.gpu_count is not None:
+            mask &= any_of("gpu_count", [q.gpu_count])
+        if q.region:
+            needle = q.region.casefold()
+            mask &= any_of(
+                "region", [r for r in self._cols["region"] if needle in str(r).casefold()]
+            )
+        if q.min_vram is not None:
+            mask &= _at_least(order.vram_at_least, self._vram_steps, q.min_vram)
+        if q.min_gpu_count is not None:
+            mask &= _at_least(order.count_at_least, self._count_steps, q.min_gpu_count)
+        if q.max_price is not None:
+            limit = q.max_price
+            if q.sort == "price":
+                mask &= (1 << int(np.searchsorted(order.keys, limit, side="right"))) - 1
+            else:
+                mask &= _at_most(order.at_most["price"], self._cuts["price"], limit)
+                checks.append(lambda o: o.price_per_gpu_hour <= limit)
+        if q.max_interruption is not None:
+            ceiling = q.max_interruption
+            mask &= _at_most(order.at_most["interruption"], self._cuts["interruption"], ceiling)
+            checks.append(lambda o: (o.interruption_probability or 0.0) <= ceiling)
+        return mask, checks
+
+
+def _quantile_cuts(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return np.array([], dtype=values.dtype)
+    return np.unique(np.quantile(values, np.linspace(0, 1, _QUANTILES + 1), method="higher"))
+
+
+def _at_least(bitsets: list[int], steps: list[int], minimum: int) -> int:
+    """Offers whose value is >= minimum: the bitset of the smallest distinct value >= minimum."""
+    i = bisect_left(steps, minimum)
+    return bitsets[i] if i < len(bitsets) else 0
+
+
+def _at_most(bitsets: list[int], cuts: np.ndarray, maximum: float) -> int:
+    """A superset of the offers whose value is <= maximum (the smallest cut >= maximum)."""
+    i = int(np.searchsorted(cuts, maximum, side="left"))
+    return bitsets[i] if i < len(bitsets) else -1

@@ -1,0 +1,45 @@
+"""Money as integer micro-dollars inside, decimal strings outside.
+
+Floats never touch an amount: provider prices arrive as JSON numbers or strings and go through
+`Decimal(str(value))`, so `0.29` stays 290000 micro-dollars and not 289999.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MICROS_PER_DOLLAR = 1_000_000
+_MICRO = Decimal("0.000001")
+
+
+class InvalidAmount(ValueError):
+    """A value that cannot be read as a non-negative amount of money."""
+
+
+def to_decimal(value: object) -> Decimal:
+    """Read a JSON number or numeric string as a finite Decimal."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidAmount(f"not an amount: {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise InvalidAmount(f"not an amount: {value!r}") from exc
+    if not amount.is_finite():
+        raise InvalidAmount(f"not a finite amount: {value!r}")
+    return amount
+
+
+def to_micros(value: object) -> int:
+    """Dollars (number, string or Decimal) to micro-dollars, rounded half up."""
+    amount = to_decimal(value)
+    return int((amount * MICROS_PER_DOLLAR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def format_usd(micros: int) -> str:
+    """Micro-dollars to the API's decimal string: 287000 -> "0.287000"."""
+    return str((Decimal(micros) / MICROS_PER_DOLLAR).quantize(_MICRO))
+
+
+def scale(micros: int, factor: Decimal) -> int:
+    """Multiply an amount by an exact factor, rounding half up to the micro-dollar."""
+    return int((Decimal(micros) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -1,0 +1,1 @@
+"""Provider adapters, each beside the simulator that speaks its API."""

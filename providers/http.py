@@ -1,0 +1,137 @@
+"""The HTTP shell every adapter shares: auth header, timeouts, retries, error mapping.
+
+Transient faults (timeouts, connection errors, 5xx, 429) are retried with jittered exponential
+backoff by tenacity; a 429's Retry-After is honoured up to the configured cap. What is left after
+the retries becomes a `ProviderError`, never an httpx exception, and never carries the API key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from providers.base import MalformedResponse, ProviderConfig, ProviderRefused, ProviderUnavailable
+
+log = logging.getLogger("gpubroker.providers")
+
+# Turns a provider's 4xx response into the refusal reason the rental flow blocks on.
+RefusalReader = Callable[[httpx.Response], ProviderRefused]
+
+
+class _Transient(Exception):
+    """A fault worth retrying; carries the Retry-After the provider asked for, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class ProviderHTTP:
+    """A retrying JSON client bound to one provider's base URL and key."""
+
+    def __init__(
+        self,
+        provider: str,
+        config: ProviderConfig,
+        *,
+        auth_header: Callable[[str], Mapping[str, str]] = lambda key: {
+            "Authorization": f"Bearer {key}"
+        },
+        read_refusal: RefusalReader | None = None,
+    ) -> None:
+        self.provider = provider
+        self.config = config
+        headers = {"Accept": "application/json", "User-Agent": "gpubroker"}
+        if config.api_key:
+            headers.update(auth_header(config.api_key))
+        self._client = httpx.Client(
+            base_url=config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout_seconds, connect=min(config.timeout_seconds, 5.0)),
+        )
+        self._read_refusal = read_refusal or self._default_refusal
+        self._backoff = wait_exponential_jitter(initial=0.2, max=config.retry_max_wait_seconds)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request, retrying transient faults; return the decoded JSON body."""
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, self.config.retry_attempts)),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send_once(method, path, **kwargs)
+        except _Transient as exc:
+            raise ProviderUnavailable(self.provider, exc.message) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = self._backoff(state)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(max(exc.retry_after, backoff), self.config.retry_max_wait_seconds)
+        return backoff
+
+    def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise _Transient(f"timed out after {self.config.timeout_seconds:g}s") from None
+        except httpx.TransportError as exc:
+            raise _Transient(f"could not connect ({type(exc).__name__})") from None
+        if response.status_code == 429:
+            raise _Transient("rate limited (429)", _retry_after_seconds(response))
+        if response.status_code >= 500:
+            raise _Transient(f"server error ({response.status_code})")
+        if response.status_code >= 400:
+            raise self._read_refusal(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise MalformedResponse(
+                self.provider, f"answered {method} {path} with a body that is not JSON"
+            ) from None
+
+    def _default_refusal(self, response: httpx.Response) -> ProviderRefused:
+        return ProviderRefused(
+            self.provider,
+            f"refused the request ({response.status_code})",
+            status=response.status_code,
+        )

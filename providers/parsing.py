@@ -1,0 +1,137 @@
+"""Tolerant readers for provider JSON, shared by every parser.
+
+Providers add fields, omit optional ones, send numbers as strings and strings as numbers. Each
+reader accepts what a reasonable provider might send and raises `MalformedItem` for anything
+else, so `parse_items` can skip that one item, log why, and keep the rest of the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pricing.money import InvalidAmount, to_decimal, to_micros
+from pricing.offer import Offer
+
+log = logging.getLogger("gpubroker.providers")
+
+
+class MalformedItem(ValueError):
+    """One catalog item cannot be read; the rest of the catalog still can."""
+
+
+def _is_object(value: Any) -> bool:
+    # JSON objects decode to dict; the exact type check spares the slow ABC check per field.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def field(item: Mapping[str, Any], *path: str) -> Any:
+    """The value at `path` in nested objects; MalformedItem when a step is missing or not an object."""
+    value: Any = item
+    for key in path:
+        if not _is_object(value) or key not in value:
+            raise MalformedItem(f"missing field {'.'.join(path)!r}")
+        value = value[key]
+    return value
+
+
+def optional(item: Mapping[str, Any], *path: str) -> Any:
+    """The value at `path`, or None when any step is missing or null."""
+    value: Any = item
+    for key in path:
+        if not _is_object(value):
+            return None
+        value = value.get(key)
+        if value is None:
+            return None
+    return value
+
+
+def text(value: Any, name: str) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise MalformedItem(f"{name} is not a non-empty string: {value!r}")
+
+
+def integer(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise MalformedItem(f"{name} is not an integer: {value!r}")
+    try:
+        number = to_decimal(value)
+    except InvalidAmount as exc:
+        raise MalformedItem(f"{name} is not an integer: {value!r}") from exc
+    if number != number.to_integral_value():
+        raise MalformedItem(f"{name} is not an integer: {value!r}")
+    return int(number)
+
+
+def number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise MalformedItem(f"{name} is not a number: {value!r}")
+    try:
+        return float(to_decimal(value))
+    except InvalidAmount as exc:
+        raise MalformedItem(f"{name} is not a number: {value!r}") from exc
+
+
+def boolean(value: Any, name: str, *, default: bool | None = None) -> bool:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise MalformedItem(f"{name} is not a boolean: {value!r}")
+
+
+def price(value: Any, name: str) -> int:
+    """A positive price in dollars (number or string) as micro-dollars."""
+    try:
+        micros = to_micros(value)
+    except InvalidAmount as exc:
+        raise MalformedItem(f"{name} is not a price: {value!r}") from exc
+    if micros <= 0:
+        raise MalformedItem(f"{name} is not a positive price: {value!r}")
+    return micros
+
+
+def probability(value: Any, name: str) -> float:
+    p = number(value, name)
+    if not 0.0 <= p <= 1.0:
+        raise MalformedItem(f"{name} is not a probability: {value!r}")
+    return p
+
+
+def items_of(payload: Any, *path: str) -> list[Any]:
+    """The list at `path` (or the payload itself when no path): the one shape error that fails a page."""
+    value = field(payload, *path) if path else payload
+    if not isinstance(value, list):
+        raise MalformedItem(f"expected a list at {'.'.join(path) or 'top level'}")
+    return value
+
+
+def parse_items(
+    provider: str,
+    items: Iterable[Any],
+    parse_one: Callable[[Any], Iterable[Offer]],
+    skipped: list[str],
+) -> list[Offer]:
+    """Apply `parse_one` to each item; a malformed item is logged and noted in `skipped`."""
+    offers: list[Offer] = []
+    for position, item in enumerate(items):
+        if not _is_object(item):
+            reason = f"item {position} is not an object"
+        else:
+            try:
+                offers.extend(parse_one(item))
+                continue
+            except MalformedItem as exc:
+                reason = f"item {position}: {exc}"
+        skipped.append(reason)
+        log.warning("%s: skipped a catalog item (%s)", provider, reason)
+    return offers

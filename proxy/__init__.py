@@ -1,0 +1,1 @@
+"""The connect proxy: one authenticated, streaming entrance to every rented workload."""
