@@ -48,7 +48,7 @@ class ProviderConfig:
     """Where an adapter reaches its provider. The key is never logged or returned."""
 
     base_url: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 10.0
     retry_attempts: int = 3
     retry_max_wait_seconds: float = 5.0

@@ -72,7 +72,9 @@ class ProviderHTTP:
             timeout=httpx.Timeout(config.timeout_seconds, connect=min(config.timeout_seconds, 5.0)),
         )
         self._read_refusal = read_refusal or self._default_refusal
-        self._backoff = wait_exponential_jitter(initial=0.2, max=config.retry_max_wait_seconds)
+        self._backoff = wait_exponential_jitter(
+            multiplier=0.2, max=config.retry_max_wait_seconds, jitter=0.2
+        )
 
     def close(self) -> None:
         self._client.close()

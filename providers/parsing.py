@@ -27,7 +27,7 @@ def _is_object(value: Any) -> bool:
 
 
 def field(item: Mapping[str, Any], *path: str) -> Any:
-    """The value at `path` in nested objects; MalformedItem when a step is missing or not an object."""
+    """The value at `path` in nested objects; MalformedItem when a step is missing."""
     value: Any = item
     for key in path:
         if not _is_object(value) or key not in value:
@@ -108,7 +108,7 @@ def probability(value: Any, name: str) -> float:
 
 
 def items_of(payload: Any, *path: str) -> list[Any]:
-    """The list at `path` (or the payload itself when no path): the one shape error that fails a page."""
+    """The list at `path` (or the payload itself): the one shape error that fails a whole page."""
     value = field(payload, *path) if path else payload
     if not isinstance(value, list):
         raise MalformedItem(f"expected a list at {'.'.join(path) or 'top level'}")

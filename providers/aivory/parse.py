@@ -1,0 +1,81 @@
+"""AIVory offer listings to offers: pure functions, tested on fixtures.
+
+`GET /v1/gpu/offers` lists one item per upstream provider, GPU model, region and tier, priced per
+GPU as a decimal string, usually with the provider's own interruption probability. An item has
+no id of its own, so the offer id is built from that identity, and `ref` keeps the raw values the
+rent request must repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pricing.gpus import canonical_gpu
+from pricing.offer import InstanceType, InterruptionSource, Offer, Tier, offer_id
+from providers.base import MalformedResponse, OfferPage
+from providers.parsing import (
+    MalformedItem,
+    boolean,
+    field,
+    items_of,
+    number,
+    optional,
+    parse_items,
+    price,
+    probability,
+    text,
+)
+
+PROVIDER = "aivory"
+
+
+def parse_offers(payload: Any, fetched_at: datetime) -> OfferPage:
+    """The offers response; a wrong top-level shape fails the page, a bad item is skipped."""
+    try:
+        items = items_of(payload, "data")
+    except MalformedItem as exc:
+        raise MalformedResponse(PROVIDER, f"offers are not the documented shape: {exc}") from None
+    page = OfferPage()
+    page.offers = parse_items(
+        PROVIDER, items, lambda item: [parse_offer(item, fetched_at)], page.skipped
+    )
+    return page
+
+
+def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
+    """One listed offer. Items are spot unless they say `"spot": false`: the API lists spot GPUs."""
+    raw_name = text(field(item, "gpu_model"), "gpu_model")
+    provider_id = text(field(item, "provider_id"), "provider_id")
+    region = text(field(item, "region"), "region")
+    per_gpu = price(field(item, "price_per_gpu_hour"), "price_per_gpu_hour")
+    vram = optional(item, "vram_gb")
+    gpu = canonical_gpu(raw_name, None if vram is None else number(vram, "vram_gb"))
+    spot = boolean(optional(item, "spot"), "spot", default=True)
+    raw_probability = optional(item, "interruption_probability")
+    interruption = (
+        None
+        if raw_probability is None
+        else probability(raw_probability, "interruption_probability")
+    )
+    return Offer(
+        id=offer_id(PROVIDER, provider_id, raw_name, region, "spot" if spot else "on-demand"),
+        provider=PROVIDER,
+        gpu=gpu.name,
+        gpu_count=1,
+        vram_gb=gpu.vram_gb,
+        base_price_per_gpu_hour=per_gpu,
+        tier=Tier.SPOT if spot else Tier.ON_DEMAND,
+        region=region,
+        instance_type=InstanceType.CONTAINER,
+        available=boolean(optional(item, "available"), "available", default=True),
+        available_count=None,
+        updated_at=fetched_at,
+        interruption_probability=interruption,
+        interruption_source=(
+            InterruptionSource.NONE if interruption is None else InterruptionSource.PROVIDER
+        ),
+        gpu_known=gpu.known,
+        ref={"gpu_model": raw_name, "provider_id": provider_id, "region": region},
+    )

@@ -1,0 +1,105 @@
+"""The AIVory simulator's starting catalog: upstream providers, regions, GPUs and spot prices.
+
+Everything random is drawn from one `random.Random(seed)`, so a seed always gives the same
+catalog. Each GPU model is listed by several upstream providers in several regions, mostly as
+spot offers priced below the on-demand range, with an on-demand twin for some of them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+# GPU model as AIVory spells it, memory per GPU, on-demand hourly price range per GPU in USD.
+GPU_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = (
+    ("RTX 4090", 24, (0.30, 0.80)),
+    ("RTX 3090", 24, (0.15, 0.35)),
+    ("RTX A6000", 48, (0.45, 0.80)),
+    ("L4", 24, (0.30, 0.60)),
+    ("A10", 24, (0.40, 0.80)),
+    ("L40S", 48, (0.70, 1.20)),
+    ("A100 40GB", 40, (0.90, 1.40)),
+    ("A100 80GB", 80, (1.10, 2.00)),
+    ("H100", 80, (1.80, 3.50)),
+    ("H200", 141, (3.00, 4.50)),
+)
+# Upstream provider id and the regions it lists.
+UPSTREAMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vast-ai", ("Quebec, CA", "Texas, US", "Bavaria, DE")),
+    ("runpod", ("Oregon, US", "Romania, RO", "Iceland, IS")),
+    ("tensordock", ("Virginia, US", "Helsinki, FI")),
+    ("lambda", ("Utah, US", "Tokyo, JP")),
+)
+# The documented example offer is always listed: vast-ai's RTX 4090 in Quebec.
+EXAMPLE = ("RTX 4090", "vast-ai", "Quebec, CA")
+LISTINGS_PER_MODEL = 4
+SPOT_DISCOUNT = (0.45, 0.75)
+# Every this-many-th offer is listed as momentarily unavailable.
+UNAVAILABLE_EVERY = 9
+
+
+@dataclass
+class GpuOffer:
+    """One listed offer; `price` walks as prices drift."""
+
+    gpu_model: str
+    vram_gb: int
+    provider_id: str
+    region: str
+    price: float
+    interruption_probability: float
+    spot: bool
+    available: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "gpu_model": self.gpu_model,
+            "vram_gb": self.vram_gb,
+            "provider_id": self.provider_id,
+            "region": self.region,
+            "price_per_gpu_hour": f"{self.price:.4f}",
+            "interruption_probability": self.interruption_probability,
+            "spot": self.spot,
+            "available": self.available,
+        }
+
+
+def seed_offers(seed: int) -> list[GpuOffer]:
+    """The catalog for `seed`: each model at several upstreams, on-demand twins for the first."""
+    rng = random.Random(seed)
+    placements = [(upstream, region) for upstream, regions in UPSTREAMS for region in regions]
+    offers: list[GpuOffer] = []
+    for gpu_model, vram_gb, (low, high) in GPU_MODELS:
+        chosen = rng.sample(placements, LISTINGS_PER_MODEL)
+        if gpu_model == EXAMPLE[0] and EXAMPLE[1:] not in chosen:
+            chosen[0] = EXAMPLE[1:]
+        for position, (upstream, region) in enumerate(chosen):
+            on_demand = round(rng.uniform(low, high), 3)
+            offers.append(
+                GpuOffer(
+                    gpu_model=gpu_model,
+                    vram_gb=vram_gb,
+                    provider_id=upstream,
+                    region=region,
+                    price=round(on_demand * rng.uniform(*SPOT_DISCOUNT), 3),
+                    interruption_probability=round(rng.uniform(0.01, 0.15), 3),
+                    spot=True,
+                    available=True,
+                )
+            )
+            if position == 0:
+                offers.append(
+                    GpuOffer(
+                        gpu_model=gpu_model,
+                        vram_gb=vram_gb,
+                        provider_id=upstream,
+                        region=region,
+                        price=on_demand,
+                        interruption_probability=0.0,
+                        spot=False,
+                        available=True,
+                    )
+                )
+    for index in range(UNAVAILABLE_EVERY - 1, len(offers), UNAVAILABLE_EVERY):
+        offers[index].available = False
+    return offers

@@ -1,0 +1,156 @@
+"""The ComputeGPU simulator's starting state: marketplace listings and GPU cloud types.
+
+Hosts register their GPUs under many spellings (`RTX 4090`, `RTX4090`, `NVIDIA GeForce RTX
+4090`), as on the real marketplace. Everything is drawn from one `random.Random(seed)`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+# gpuModel as a host registers it, memory per GPU, per-GPU hourly on-demand price range in USD.
+LISTING_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = (
+    ("RTX 4090", 24, (0.30, 0.80)),
+    ("RTX4090", 24, (0.30, 0.80)),
+    ("NVIDIA GeForce RTX 4090", 24, (0.30, 0.80)),
+    ("RTX 3090", 24, (0.15, 0.35)),
+    ("RTX3090", 24, (0.15, 0.35)),
+    ("RTX 5090", 32, (0.60, 1.10)),
+    ("RTX 4080", 16, (0.20, 0.45)),
+    ("RTX A6000", 48, (0.45, 0.80)),
+    ("L40S", 48, (0.70, 1.20)),
+    ("A100 80GB", 80, (1.10, 2.00)),
+    ("A100-SXM4-80GB", 80, (1.10, 2.00)),
+    ("H100 80GB HBM3", 80, (1.80, 3.50)),
+)
+LOCATIONS = ("DE", "US", "FR", "NL", "GB", "CA", "SG", "PL")
+GPU_COUNT_CHOICES = (1, 1, 1, 1, 2, 2, 4, 8)
+INSTANCE_TYPES = ("ollama", "ollama", "docker", "ssh")
+OLLAMA_MODELS = ("llama3", "llama3.3", "qwen2.5", "gemma3", "mistral", "deepseek-r1")
+LISTING_COUNT = 48
+# Every seventh listing is rented out already.
+UNAVAILABLE_EVERY = 7
+SPOT_SHARE = 0.25
+SPOT_DISCOUNT = (0.45, 0.55)
+
+# gpuType, memory per GPU, on-demand price range, whether it sells spot, largest GPU count.
+CLOUD_TYPES: tuple[tuple[str, int, tuple[float, float], bool, int], ...] = (
+    ("RTX 3090", 24, (0.18, 0.32), True, 4),
+    ("RTX 4090", 24, (0.40, 0.70), True, 8),
+    ("RTX 5090", 32, (0.70, 1.05), True, 8),
+    ("RTX A6000", 48, (0.50, 0.75), False, 4),
+    ("L40S", 48, (0.80, 1.15), True, 8),
+    ("A100 80GB", 80, (1.20, 1.90), True, 8),
+    ("H100 SXM", 80, (2.20, 3.20), True, 8),
+    ("H200", 141, (3.20, 4.40), False, 8),
+)
+
+
+@dataclass
+class Listing:
+    """One host's GPUs on the marketplace; `price_per_hour` (per GPU) walks as prices drift."""
+
+    id: str
+    gpu_model: str
+    gpu_count: int
+    vram_gb: int
+    price_per_hour: float
+    pricing_tier: str
+    instance_type: str
+    ollama_models: list[str]
+    location: str
+    available: bool
+    uptime_pct: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "gpuModel": self.gpu_model,
+            "gpuCount": self.gpu_count,
+            "vramGb": self.vram_gb,
+            "pricePerHour": self.price_per_hour,
+            "pricingTier": self.pricing_tier,
+            "instanceType": self.instance_type,
+            "ollamaModels": list(self.ollama_models),
+            "location": self.location,
+            "available": self.available,
+            "health": {"uptimePct": self.uptime_pct},
+        }
+
+
+@dataclass
+class GpuType:
+    """One GPU cloud type; both prices walk as prices drift."""
+
+    gpu_type: str
+    vram_gb: int
+    price_per_hour: float
+    spot_price_per_hour: float | None
+    available: bool
+    max_count: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "gpuType": self.gpu_type,
+            "vramGb": self.vram_gb,
+            "pricePerHour": self.price_per_hour,
+            "spotPricePerHour": self.spot_price_per_hour,
+            "available": self.available,
+            "maxCount": self.max_count,
+        }
+
+
+def seed_listings(seed: int) -> list[Listing]:
+    """The marketplace for `seed`, in id order: the search's default order."""
+    rng = random.Random(seed)
+    listings = []
+    for index in range(LISTING_COUNT):
+        gpu_model, vram_gb, (low, high) = rng.choice(LISTING_MODELS)
+        spot = rng.random() < SPOT_SHARE
+        on_demand_price = rng.uniform(low, high)
+        instance_type = rng.choice(INSTANCE_TYPES)
+        listings.append(
+            Listing(
+                id=f"lst_{index:02d}{rng.getrandbits(40):010x}",
+                gpu_model=gpu_model,
+                gpu_count=rng.choice(GPU_COUNT_CHOICES),
+                vram_gb=vram_gb,
+                price_per_hour=round(
+                    on_demand_price * (rng.uniform(*SPOT_DISCOUNT) if spot else 1.0), 2
+                ),
+                pricing_tier="spot" if spot else "on-demand",
+                instance_type=instance_type,
+                ollama_models=(
+                    sorted(rng.sample(OLLAMA_MODELS, rng.randint(1, 3)))
+                    if instance_type == "ollama"
+                    else []
+                ),
+                location=rng.choice(LOCATIONS),
+                available=index % UNAVAILABLE_EVERY != UNAVAILABLE_EVERY - 1,
+                uptime_pct=round(rng.uniform(95.0, 99.99), 2),
+            )
+        )
+    return listings
+
+
+def seed_gpu_types(seed: int) -> list[GpuType]:
+    """The GPU cloud's types for `seed`; one of them is sold out."""
+    rng = random.Random(seed + 1)
+    sold_out = rng.randrange(len(CLOUD_TYPES))
+    types = []
+    for index, (gpu_type, vram_gb, (low, high), sells_spot, max_count) in enumerate(CLOUD_TYPES):
+        on_demand = round(rng.uniform(low, high), 2)
+        types.append(
+            GpuType(
+                gpu_type=gpu_type,
+                vram_gb=vram_gb,
+                price_per_hour=on_demand,
+                spot_price_per_hour=(
+                    round(on_demand * rng.uniform(*SPOT_DISCOUNT), 2) if sells_spot else None
+                ),
+                available=index != sold_out,
+                max_count=max_count,
+            )
+        )
+    return types

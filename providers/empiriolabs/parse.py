@@ -1,0 +1,110 @@
+"""EmpirioLabs catalog JSON to offers: pure functions, tested on fixtures.
+
+`GET /v1/gpu/catalog` lists one item per GPU model with its regions and a per-GPU hourly price.
+Each item becomes one on-demand offer per region and GPU count (1, 2, 4, 8 up to `max_gpus`).
+Items the provider marks unavailable are kept with `available=False`; the catalog decides
+whether to show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pricing.gpus import canonical_gpu
+from pricing.offer import InstanceType, Offer, Tier, offer_id
+from providers.base import MalformedResponse, OfferPage
+from providers.parsing import (
+    MalformedItem,
+    boolean,
+    field,
+    integer,
+    items_of,
+    number,
+    optional,
+    parse_items,
+    price,
+    text,
+)
+
+PROVIDER = "empiriolabs"
+GPU_COUNTS = (1, 2, 4, 8)
+# Where an item names no region: deploys take no region, so the offer is still rentable.
+DEFAULT_REGION = "Global"
+
+
+def parse_catalog(payload: Any, fetched_at: datetime) -> OfferPage:
+    """The whole catalog response; a wrong top-level shape fails the page, a bad item is skipped."""
+    try:
+        items = items_of(payload, "data")
+    except MalformedItem as exc:
+        raise MalformedResponse(PROVIDER, f"catalog is not the documented shape: {exc}") from None
+    page = OfferPage()
+    page.offers = parse_items(
+        PROVIDER, items, lambda item: parse_catalog_item(item, fetched_at), page.skipped
+    )
+    return page
+
+
+def parse_catalog_item(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
+    """One catalog item as offers for each of its regions and GPU counts."""
+    gpu_slug = text(field(item, "slug"), "slug")
+    raw_name = text(field(item, "name"), "name")
+    price_per_gpu = price(field(item, "price_hourly"), "price_hourly")
+    vram_hint = _optional_number(item, "vram_gb")
+    gpu = canonical_gpu(raw_name, vram_hint)
+    listed_available = boolean(optional(item, "available"), "available", default=True)
+    available_count = _optional_count(item, "available_count")
+    max_gpus = _optional_count(item, "max_gpus")
+    if max_gpus is None:
+        max_gpus = 1
+    if max_gpus < 1:
+        raise MalformedItem(f"max_gpus is not positive: {max_gpus}")
+    return [
+        Offer(
+            id=offer_id(PROVIDER, gpu_slug, region, f"{count}x"),
+            provider=PROVIDER,
+            gpu=gpu.name,
+            gpu_count=count,
+            vram_gb=gpu.vram_gb,
+            base_price_per_gpu_hour=price_per_gpu,
+            tier=Tier.ON_DEMAND,
+            region=region,
+            instance_type=InstanceType.CONTAINER,
+            # `available_count` counts GPUs: an 8x offer needs eight of them free.
+            available=listed_available and (available_count is None or available_count >= count),
+            available_count=available_count,
+            updated_at=fetched_at,
+            gpu_known=gpu.known,
+            ref={"gpu_slug": gpu_slug, "gpu_count": str(count)},
+        )
+        for region in _regions(item)
+        for count in GPU_COUNTS
+        if count <= max_gpus
+    ]
+
+
+def _regions(item: Mapping[str, Any]) -> list[str]:
+    raw = optional(item, "regions")
+    if raw is None:
+        return [DEFAULT_REGION]
+    if not isinstance(raw, list):
+        raise MalformedItem(f"regions is not a list: {raw!r}")
+    regions = list(dict.fromkeys(text(region, "region") for region in raw))
+    return regions or [DEFAULT_REGION]
+
+
+def _optional_number(item: Mapping[str, Any], name: str) -> float | None:
+    value = optional(item, name)
+    return None if value is None else number(value, name)
+
+
+def _optional_count(item: Mapping[str, Any], name: str) -> int | None:
+    value = optional(item, name)
+    if value is None:
+        return None
+    count = integer(value, name)
+    if count < 0:
+        raise MalformedItem(f"{name} is negative: {count}")
+    return count

@@ -1,0 +1,290 @@
+"""IC GPU: tier parsing on fixtures, and the adapter against its simulator over real HTTP."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+import providers.icgpu
+from pricing.gpus import canonical_gpu
+from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
+from providers.base import MalformedResponse, ProviderConfig, ProviderUnavailable
+from providers.icgpu.adapter import IcGpuAdapter
+from providers.icgpu.parse import parse_tiers
+from providers.icgpu.simulator import create_simulator
+from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "icgpu"
+FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def by_id(offers: list[Offer]) -> dict[str, Offer]:
+    return {offer.id: offer for offer in offers}
+
+
+# Parsing
+
+
+def test_a_tier_gives_an_interactive_and_a_batch_offer_per_region() -> None:
+    page = parse_tiers(load("tiers"), FETCHED_AT)
+
+    assert page.skipped == []
+    offers = by_id(page.offers)
+    assert len(offers) == 8
+    interactive = offers["icgpu:dedicated:h100-80gb:eu-west:interactive"]
+    batch = offers["icgpu:dedicated:h100-80gb:eu-west:batch"]
+    for offer in (interactive, batch):
+        assert offer.provider == "icgpu"
+        assert offer.gpu == canonical_gpu("H100 80GB", 80).name
+        assert offer.vram_gb == 80
+        assert offer.gpu_count == 1
+        assert offer.region == "eu-west"
+        assert offer.instance_type is InstanceType.CONTAINER
+        assert offer.available is True
+        assert offer.available_count == 4
+        assert offer.updated_at == FETCHED_AT
+        assert offer.interruption_probability is None
+        assert offer.interruption_source is InterruptionSource.NONE
+        assert offer.price_per_gpu_hour == 0
+    assert interactive.tier is Tier.ON_DEMAND
+    assert interactive.base_price_per_gpu_hour == 2_400_000
+    assert interactive.ref == {
+        "tier": "dedicated",
+        "gpu_model": "H100 80GB",
+        "region": "eu-west",
+        "workload_type": "interactive",
+    }
+    assert batch.tier is Tier.SPOT
+    assert batch.base_price_per_gpu_hour == 1_200_000
+    assert batch.ref["workload_type"] == "batch"
+
+
+def test_a_mig_tier_keeps_the_slice_memory_and_the_card_name() -> None:
+    offers = by_id(parse_tiers(load("tiers"), FETCHED_AT).offers)
+
+    for region in ("eu-west", "us-east"):
+        slice_offer = offers[f"icgpu:mig:a100-80gb:{region}:interactive"]
+        assert slice_offer.vram_gb == 10
+        assert slice_offer.gpu == canonical_gpu("A100 80GB").name
+        assert slice_offer.gpu_known is True
+        assert slice_offer.available_count == 12
+
+
+def test_a_timesliced_tier_is_marked_shared_and_a_zero_count_unavailable() -> None:
+    offers = by_id(parse_tiers(load("tiers"), FETCHED_AT).offers)
+
+    for workload in ("interactive", "batch"):
+        shared = offers[f"icgpu:timesliced:l4:eu-central:{workload}"]
+        assert shared.ref["shared"] == "true"
+        assert shared.vram_gb == 24
+        assert shared.available is False
+        assert shared.available_count == 0
+    assert offers["icgpu:timesliced:l4:eu-central:batch"].base_price_per_gpu_hour == 75_000
+    assert "shared" not in offers["icgpu:dedicated:h100-80gb:eu-west:batch"].ref
+
+
+def test_malformed_tiers_are_skipped_and_reported() -> None:
+    page = parse_tiers(load("tiers_malformed"), FETCHED_AT)
+
+    assert {offer.id for offer in page.offers} == {
+        "icgpu:dedicated:a100-40gb:us-west:interactive",
+        "icgpu:dedicated:a100-40gb:us-west:batch",
+    }
+    assert len(page.skipped) == 7
+    notes = "\n".join(page.skipped)
+    for reason in (
+        "missing field 'price_per_hour'",
+        "not a positive price",
+        "'abc'",
+        "missing field 'gpu_model'",
+        "item 5 is not an object",
+        "mig tier without the slice's vram_gb",
+        "no regions",
+    ):
+        assert reason in notes
+
+
+def test_strings_nulls_and_extra_fields_are_tolerated() -> None:
+    page = parse_tiers(load("tiers_tolerant"), FETCHED_AT)
+
+    assert page.skipped == []
+    offers = by_id(page.offers)
+    assert set(offers) == {
+        "icgpu:dedicated:h200-141gb:us-east:interactive",
+        "icgpu:dedicated:h200-141gb:us-east:batch",
+        "icgpu:dedicated:l40s:eu-central:interactive",
+    }
+    h200 = offers["icgpu:dedicated:h200-141gb:us-east:interactive"]
+    assert h200.vram_gb == 141
+    assert h200.available_count == 3
+    assert h200.base_price_per_gpu_hour == 3_950_000
+    assert offers["icgpu:dedicated:h200-141gb:us-east:batch"].base_price_per_gpu_hour == 1_975_000
+    l40s = offers["icgpu:dedicated:l40s:eu-central:interactive"]
+    assert l40s.available is True
+    assert l40s.available_count is None
+    assert "shared" not in l40s.ref
+
+
+def test_a_wrong_top_level_shape_fails_the_page() -> None:
+    with pytest.raises(MalformedResponse):
+        parse_tiers({"data": []}, FETCHED_AT)
+    with pytest.raises(MalformedResponse):
+        parse_tiers(None, FETCHED_AT)
+
+
+def test_ids_are_stable_when_prices_drift() -> None:
+    payload = load("tiers")
+    drifted = copy.deepcopy(payload)
+    for tier in drifted["tiers"]:
+        for name in ("price_per_hour", "batch_price_per_hour"):
+            tier[name] = str(Decimal(tier[name]) * Decimal("1.05"))
+
+    before = by_id(parse_tiers(payload, FETCHED_AT).offers)
+    after = by_id(parse_tiers(drifted, FETCHED_AT).offers)
+
+    assert after.keys() == before.keys()
+    for offer_id, offer in after.items():
+        assert offer.base_price_per_gpu_hour > before[offer_id].base_price_per_gpu_hour
+
+
+# The adapter against the simulator, over real HTTP
+
+
+def config(url: str, **overrides: Any) -> ProviderConfig:
+    settings: dict[str, Any] = {
+        "base_url": url,
+        "timeout_seconds": 5.0,
+        "retry_attempts": 3,
+        "retry_max_wait_seconds": 0.05,
+    }
+    settings.update(overrides)
+    return ProviderConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    running = serve_in_thread(create_simulator(SimulatorKnobs(seed=11)))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def knobs(server: RunningServer) -> Iterator[SimulatorKnobs]:
+    knobs: SimulatorKnobs = server.app.state.knobs
+    saved = (knobs.price_drift, knobs.hang_seconds, knobs.retry_after_seconds)
+    yield knobs
+    knobs.forced.clear()
+    knobs.price_drift, knobs.hang_seconds, knobs.retry_after_seconds = saved
+
+
+@pytest.fixture
+def adapter(server: RunningServer) -> Iterator[IcGpuAdapter]:
+    adapter = IcGpuAdapter(config(server.url))
+    yield adapter
+    adapter.close()
+
+
+def test_spec_has_no_default_base_url() -> None:
+    spec = providers.icgpu.SPEC
+    assert spec.name == "icgpu"
+    assert spec.default_base_url is None
+    adapter = spec.make_adapter(config("http://127.0.0.1:9"))
+    assert isinstance(adapter, IcGpuAdapter)
+    adapter.close()
+    assert spec.make_simulator is not None
+    assert isinstance(spec.make_simulator(SimulatorKnobs()), FastAPI)
+
+
+def test_adapter_reads_every_tier_without_a_key(adapter: IcGpuAdapter) -> None:
+    page = adapter.list_offers()
+
+    assert page.skipped == []
+    assert len(page.offers) >= 30
+    offers = by_id(page.offers)
+    assert len(offers) == len(page.offers)
+    assert {offer.ref["tier"] for offer in page.offers} == {"dedicated", "mig", "timesliced"}
+    assert any(not offer.available for offer in page.offers)
+    timesliced = [offer for offer in page.offers if offer.ref["tier"] == "timesliced"]
+    assert timesliced and all(offer.ref.get("shared") == "true" for offer in timesliced)
+    for offer_id, interactive in offers.items():
+        if not offer_id.endswith(":interactive"):
+            continue
+        batch = offers[offer_id.removesuffix("interactive") + "batch"]
+        assert interactive.tier is Tier.ON_DEMAND and batch.tier is Tier.SPOT
+        assert batch.base_price_per_gpu_hour == pytest.approx(
+            interactive.base_price_per_gpu_hour / 2, rel=1e-3
+        )
+    slices = [offer for offer in page.offers if offer.ref["tier"] == "mig"]
+    assert slices
+    for offer in slices:
+        assert offer.vram_gb < canonical_gpu(offer.ref["gpu_model"]).vram_gb
+
+
+@pytest.mark.parametrize("fault", ["429", "5xx"])
+def test_transient_faults_are_retried(
+    adapter: IcGpuAdapter, knobs: SimulatorKnobs, fault: str
+) -> None:
+    knobs.retry_after_seconds = 0.01
+    knobs.fail_next(2, fault)  # type: ignore[arg-type]
+
+    page = adapter.list_offers()
+
+    assert not knobs.forced
+    assert len(page.offers) >= 30
+
+
+def test_faults_outlasting_the_retries_make_the_provider_unavailable(
+    adapter: IcGpuAdapter, knobs: SimulatorKnobs
+) -> None:
+    knobs.fail_next(3, "5xx")
+    with pytest.raises(ProviderUnavailable):
+        adapter.list_offers()
+
+
+def test_a_garbage_body_is_a_malformed_response(
+    adapter: IcGpuAdapter, knobs: SimulatorKnobs
+) -> None:
+    knobs.fail_next(1, "garbage")
+    with pytest.raises(MalformedResponse):
+        adapter.list_offers()
+
+
+def test_a_hang_past_the_timeout_makes_the_provider_unavailable(
+    server: RunningServer, knobs: SimulatorKnobs
+) -> None:
+    knobs.hang_seconds = 2.0
+    knobs.fail_next(2, "timeout")
+    impatient = IcGpuAdapter(config(server.url, timeout_seconds=0.3, retry_attempts=2))
+    try:
+        with pytest.raises(ProviderUnavailable, match="timed out"):
+            impatient.list_offers()
+    finally:
+        impatient.close()
+
+
+def test_a_drifted_refresh_keeps_ids_and_moves_prices(
+    adapter: IcGpuAdapter, knobs: SimulatorKnobs
+) -> None:
+    knobs.price_drift = 0.05
+    first = by_id(adapter.list_offers().offers)
+    second = by_id(adapter.list_offers().offers)
+
+    assert second.keys() == first.keys()
+    moved = [
+        offer_id
+        for offer_id, offer in second.items()
+        if offer.base_price_per_gpu_hour != first[offer_id].base_price_per_gpu_hour
+    ]
+    assert len(moved) > len(second) // 2
