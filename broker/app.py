@@ -94,7 +94,7 @@ def create_app(
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operator"])
-    def healthz() -> object:
+    async def healthz() -> object:
         return json_response({"status": "ok", "providers": catalog.status()})
 
     return app

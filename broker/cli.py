@@ -39,10 +39,12 @@ def serve(
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if demo:
         from broker.demo import demo_app
 
-        application = demo_app(host, port, announce=console.print)
+        application = demo_app(host, port, announce=typer.echo)
     else:
         from broker.app import create_app
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pricing.index import CatalogIndex
 from pricing.offer import Offer
 from pricing.policy import PricingPolicy, apply_policy
+from pricing.summary import GpuRow, summarize_gpus
 
 
 class ProviderHealth(StrEnum):
@@ -65,6 +66,7 @@ class Catalog:
         self._states = {name: ProviderState(name, []) for name in providers}
         self._lock = threading.Lock()
         self.index = CatalogIndex([], gpu_key)
+        self.gpu_rows: list[GpuRow] = []
         self.version = 0
 
     @property
@@ -134,4 +136,5 @@ class Catalog:
     def _rebuild(self) -> None:
         everything = [offer for state in self._states.values() for offer in state.offers]
         self.index = CatalogIndex(everything, self._gpu_key)
+        self.gpu_rows = summarize_gpus(everything)
         self.version += 1

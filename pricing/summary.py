@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,24 +24,29 @@ def _lower(current: int | None, candidate: int) -> int:
 
 
 def summarize_gpus(offers: Iterable[Offer]) -> list[GpuRow]:
-    """Aggregate available offers per GPU, cheapest on-demand first (GPUs with none last)."""
+    """Aggregate available offers per GPU, cheapest on-demand first (GPUs with none last).
+
+    A row's memory is the whole card's. Offers of a slice of a card (MIG, time-sliced: less
+    memory than the card) count as offers, but do not set the row's "from" prices, which would
+    otherwise advertise a fraction of a GPU as the price of one.
+    """
+    available = [o for o in offers if o.available]
+    full_memory: dict[str, int] = {}
+    for offer in available:
+        full_memory[offer.gpu] = max(full_memory.get(offer.gpu, 0), offer.vram_gb)
     rows: dict[str, GpuRow] = {}
-    memory: defaultdict[str, Counter[int]] = defaultdict(Counter)
-    for offer in offers:
-        if not offer.available:
-            continue
-        memory[offer.gpu][offer.vram_gb] += 1
-        row = rows.setdefault(offer.gpu, GpuRow(offer.gpu, offer.vram_gb))
+    for offer in available:
+        row = rows.setdefault(offer.gpu, GpuRow(offer.gpu, full_memory[offer.gpu]))
         row.offers += 1
         row.providers.add(offer.provider)
+        if offer.available_count is not None:
+            row.available_count = (row.available_count or 0) + offer.available_count
+        if offer.vram_gb < row.vram_gb:
+            continue
         if offer.tier is Tier.ON_DEMAND:
             row.min_on_demand_price = _lower(row.min_on_demand_price, offer.price_per_gpu_hour)
         else:
             row.min_spot_price = _lower(row.min_spot_price, offer.price_per_gpu_hour)
-        if offer.available_count is not None:
-            row.available_count = (row.available_count or 0) + offer.available_count
-    for name, row in rows.items():
-        row.vram_gb = memory[name].most_common(1)[0][0]
     return sorted(
         rows.values(),
         key=lambda r: (r.min_on_demand_price is None, r.min_on_demand_price or 0, r.gpu),

@@ -261,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offers", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=4000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -272,7 +272,7 @@ def main() -> None:
     runs = [refresh(payloads) for _ in range(3)]
     index, stages = min(runs, key=lambda run: sum(run[1].values()))
     offers = index.offers
-    console = Console()
+    console = Console(width=150)
     table = Table(title=f"catalog search, {len(offers):,} offers", header_style="bold")
     for column in ("measure", "index p50", "index p99", "scan p50", "scan p99", "speed-up (p50)"):
         table.add_column(column, justify="left" if column == "measure" else "right")

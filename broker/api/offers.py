@@ -23,7 +23,6 @@ from pricing.index import InvalidCursor
 from pricing.money import to_micros
 from pricing.offer import InstanceType, Tier
 from pricing.query import MAX_LIMIT, SORTS, OfferQuery
-from pricing.summary import summarize_gpus
 
 router = APIRouter(tags=["catalog"])
 
@@ -67,7 +66,7 @@ def check_providers(catalog: Catalog, providers: list[str]) -> tuple[str, ...]:
 
 
 @router.get("/v1/offers")
-def list_offers(
+async def list_offers(
     request: Request,
     gpu: Annotated[list[str], Query(description="GPU model, any spelling; repeatable")] = [],  # noqa: B006
     min_vram: Annotated[float | None, Query(ge=0, description="GB per GPU")] = None,
@@ -125,7 +124,7 @@ def list_offers(
 
 
 @router.get("/v1/offers/{offer_id}")
-def get_offer(request: Request, offer_id: str) -> Response:
+async def get_offer(request: Request, offer_id: str) -> Response:
     catalog = catalog_of(request)
     offer = catalog.index.get(offer_id)
     if offer is None:
@@ -134,7 +133,6 @@ def get_offer(request: Request, offer_id: str) -> Response:
 
 
 @router.get("/v1/gpus")
-def list_gpus(request: Request) -> Response:
+async def list_gpus(request: Request) -> Response:
     catalog = catalog_of(request)
-    rows = summarize_gpus(catalog.index.offers)
-    return json_response({"object": "list", "data": [gpu_row_json(r) for r in rows]})
+    return json_response({"object": "list", "data": [gpu_row_json(r) for r in catalog.gpu_rows]})

@@ -1,0 +1,72 @@
+"""`gpubroker serve --demo`: the whole broker on one laptop, with no configuration and no network.
+
+Every provider in the registry that has a simulator gets one, on a free loopback port, with
+prices that drift between refreshes; the adapters point at them. A local Stripe stand-in takes
+the top-ups. The database is SQLite (migrated on start), and a demo account with credit is
+created and its key printed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from broker import accounts, ledger
+from broker.app import create_app
+from broker.settings import Settings
+from broker.stripe_standin import StripeStandin
+from pricing.money import to_micros
+from providers.registry import PROVIDERS
+from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+
+DEMO_DATABASE_URL = "sqlite:///./gpubroker-demo.db"
+DEMO_CREDIT_USD = "100.00"
+DEMO_WEBHOOK_SECRET = "whsec_demo"
+
+
+def start_simulators(price_drift: float = 0.01) -> dict[str, RunningServer]:
+    """One simulator per provider that has one, each on a free loopback port."""
+    servers: dict[str, RunningServer] = {}
+    for seed, (name, spec) in enumerate(PROVIDERS.items(), start=1):
+        if spec.make_simulator is not None:
+            knobs = SimulatorKnobs(price_drift=price_drift, seed=seed)
+            servers[name] = serve_in_thread(spec.make_simulator(knobs))
+    return servers
+
+
+def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> FastAPI:
+    """The broker wired to local simulators, with a funded demo account."""
+    simulators = start_simulators()
+    stripe = serve_in_thread(StripeStandin().app)
+    overrides: dict[str, object] = {"providers": ",".join(simulators)}
+    for name, server in simulators.items():
+        overrides[f"{name}_base_url"] = server.url
+        overrides[f"{name}_api_key"] = PROVIDERS[name].demo_api_key
+    configured_admin_key = os.environ.get("GPUBROKER_ADMIN_KEY")
+    admin_key = configured_admin_key or "adm_" + secrets.token_urlsafe(24)
+    settings = Settings(
+        database_url=os.environ.get("GPUBROKER_DATABASE_URL", DEMO_DATABASE_URL),
+        admin_key=admin_key,
+        stripe_api_key="sk_test_demo",
+        stripe_webhook_secret=DEMO_WEBHOOK_SECRET,
+        stripe_api_base=stripe.url,
+        **overrides,
+    )
+    app = create_app(settings)
+    with app.state.db.session() as session:
+        account, key = accounts.create_account(session, "demo")
+        ledger.grant(session, account.id, to_micros(DEMO_CREDIT_USD), "demo credit")
+    base = f"http://{host}:{port}"
+    announce(f"gpubroker demo on {base} with {len(simulators)} simulated providers")
+    for name, server in simulators.items():
+        announce(f"  {name:<12} simulator at {server.url}")
+    announce(f"  stripe       stand-in at {stripe.url}")
+    announce(f"demo account {account.id} with ${DEMO_CREDIT_USD} credit")
+    announce(f"  export GPUBROKER_URL={base} GPUBROKER_API_KEY={key.secret}")
+    if not configured_admin_key:
+        announce(f"operator key (generated for this run): {admin_key}")
+    announce(f"try: gpubroker offers --gpu 'RTX 4090' --max-price 0.60   or   curl {base}/v1/gpus")
+    return app
