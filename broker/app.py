@@ -17,6 +17,7 @@ from broker.api import admin, offers, stripe_webhook, wallet
 from broker.api.render import json_response
 from broker.db import Database
 from broker.errors import install_error_handlers
+from broker.metrics import install_metrics
 from broker.settings import CoreSettings, get_settings, provider_config
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key
@@ -92,6 +93,8 @@ def create_app(
     install_error_handlers(app)
     for module in (offers, wallet, admin, stripe_webhook):
         app.include_router(module.router)
+
+    install_metrics(app, catalog)
 
     @app.get("/healthz", tags=["operator"])
     async def healthz() -> object:

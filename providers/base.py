@@ -70,7 +70,8 @@ class OfferPage:
 class OfferFilters:
     """Filters an adapter pushes down to its provider's API where that API has them.
 
-    Pushing down is an optimisation only: callers still filter what comes back.
+    Pushing down is an optimisation only: callers still filter what comes back. `gpu` is a
+    canonical name from `pricing.gpus`; each adapter spells it the way its provider does.
     """
 
     gpu: str | None = None

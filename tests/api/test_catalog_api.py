@@ -3,61 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from broker.app import create_app
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
-
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-def offer(id: str, provider: str, gpu: str, price: int, **kw: object) -> Offer:
-    values: dict[str, object] = {
-        "gpu_count": 1,
-        "vram_gb": 24,
-        "tier": Tier.ON_DEMAND,
-        "region": "US",
-        "instance_type": InstanceType.CONTAINER,
-        "available": True,
-        "available_count": None,
-        "updated_at": NOW,
-    }
-    values.update(kw)
-    return Offer(id=id, provider=provider, gpu=gpu, base_price_per_gpu_hour=price, **values)  # type: ignore[arg-type]
-
-
-CATALOG = {
-    "alpha": [
-        offer("alpha:4090:us", "alpha", "RTX 4090", 400_000, available_count=3),
-        offer(
-            "alpha:4090:eu:spot",
-            "alpha",
-            "RTX 4090",
-            287_000,
-            tier=Tier.SPOT,
-            region="Quebec, CA",
-            interruption_probability=0.02,
-            interruption_source=InterruptionSource.PROVIDER,
-        ),
-        offer(
-            "alpha:h100:8x",
-            "alpha",
-            "H100 SXM",
-            2_500_000,
-            gpu_count=8,
-            vram_gb=80,
-            instance_type=InstanceType.BAREMETAL,
-        ),
-        offer("alpha:gone", "alpha", "RTX 4090", 100_000, available=False),
-    ],
-    "beta": [
-        offer("beta:4090", "beta", "RTX 4090", 350_000, region="EU"),
-        offer("beta:a100", "beta", "A100 80GB", 1_400_000, vram_gb=80, tier=Tier.SPOT),
-    ],
-}
+from tests.catalog_data import CATALOG, offer
 
 
 @pytest.fixture
@@ -246,3 +197,10 @@ def test_price_changes_are_recorded_as_history(client: TestClient) -> None:
             select(PricePoint).where(PricePoint.offer_id == "alpha:4090:us").order_by(PricePoint.id)
         ).all()
     assert [p.price for p in points] == [400_000, 410_000]
+
+
+def test_health_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    text = client.get("/metrics").text
+    assert 'gpubroker_offers{provider="alpha"} 4.0' in text
+    assert 'gpubroker_provider_up{provider="beta"} 1.0' in text
