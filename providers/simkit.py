@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 Fault = Literal["5xx", "timeout", "429", "garbage"]
+# Business refusals of a provision, each answered in the provider's own wire format.
+Refusal = Literal["capacity", "payment", "conflict", "gone"]
 KNOBS_PATH = "/_sim/knobs"
 
 
@@ -37,6 +39,11 @@ class SimulatorKnobs:
     price_drift: float = 0.0
     seed: int = 7
     forced: deque[Fault] = field(default_factory=deque)
+    # Rentals: seconds from provision to running; seconds the provision response is held back
+    # after the instance exists (a broker can die in that window); refusals to serve next.
+    provision_seconds: float = 1.0
+    accept_delay_seconds: float = 0.0
+    refusals: deque[Refusal] = field(default_factory=deque)
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +52,13 @@ class SimulatorKnobs:
     def fail_next(self, count: int, kind: Fault) -> None:
         """Make the next `count` requests fail with `kind`, whatever the error rate."""
         self.forced.extend([kind] * count)
+
+    def refuse_next(self, count: int, kind: Refusal) -> None:
+        """Make the next `count` provisions fail with the business refusal `kind`."""
+        self.refusals.extend([kind] * count)
+
+    def next_refusal(self) -> Refusal | None:
+        return self.refusals.popleft() if self.refusals else None
 
     def next_fault(self) -> Fault | None:
         if self.forced:
@@ -70,6 +84,10 @@ class KnobsUpdate(BaseModel):
     price_drift: float | None = None
     fail_next: int | None = None
     fail_kind: Fault = "5xx"
+    provision_seconds: float | None = None
+    accept_delay_seconds: float | None = None
+    refuse_next: int | None = None
+    refuse_kind: Refusal = "capacity"
 
 
 async def _fault_response(knobs: SimulatorKnobs, fault: Fault) -> Response:
@@ -110,6 +128,8 @@ def install_knobs(app: FastAPI, knobs: SimulatorKnobs) -> None:
             "hang_seconds",
             "retry_after_seconds",
             "price_drift",
+            "provision_seconds",
+            "accept_delay_seconds",
         ):
             value = getattr(update, name)
             if value is not None:
@@ -118,6 +138,8 @@ def install_knobs(app: FastAPI, knobs: SimulatorKnobs) -> None:
             knobs.error_kinds = tuple(update.error_kinds)
         if update.fail_next:
             knobs.fail_next(update.fail_next, update.fail_kind)
+        if update.refuse_next:
+            knobs.refuse_next(update.refuse_next, update.refuse_kind)
         return {"ok": True}
 
 
