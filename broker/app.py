@@ -17,6 +17,7 @@ from broker.api import admin, offers, stripe_webhook, wallet
 from broker.api.render import json_response
 from broker.db import Database
 from broker.errors import install_error_handlers
+from broker.jobs import Jobs
 from broker.metrics import install_metrics
 from broker.settings import CoreSettings, get_settings, provider_config
 from pricing.catalog import Catalog
@@ -70,13 +71,17 @@ def create_app(
         jitter_seconds=settings.refresh_jitter_seconds,
     )
 
+    jobs = Jobs(db)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_jobs:
             refresher.start()
+            jobs.start()
         try:
             yield
         finally:
+            jobs.stop()
             refresher.stop()
             db.engine.dispose()
 
@@ -90,6 +95,7 @@ def create_app(
     app.state.db = db
     app.state.catalog = catalog
     app.state.refresher = refresher
+    app.state.jobs = jobs
     install_error_handlers(app)
     for module in (offers, wallet, admin, stripe_webhook):
         app.include_router(module.router)

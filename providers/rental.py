@@ -128,8 +128,6 @@ class Instance:
 class RentalProvider(Provider, Protocol):
     """A backend the broker can rent through. Every call raises only `ProviderError`s."""
 
-    supports_stop: bool
-
     def check_workload(self, offer: Offer, workload: Workload) -> None:
         """Raise `UnsupportedWorkload` when `offer` cannot run `workload`; no I/O."""
         ...

@@ -1,0 +1,84 @@
+"""Periodic jobs that must run once across all broker replicas (metering, reconciliation, pruning).
+
+Replicas share one database. On PostgreSQL each run takes a session-level advisory lock named
+after the job and skips the run when another replica holds it; on SQLite there is one process
+by construction, so the lock is a no-op. A job that raises is logged and runs again at its next
+interval: one bad run never stops the schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from broker.db import Database
+
+log = logging.getLogger("gpubroker.jobs")
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a job name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class Jobs:
+    """The broker's singleton periodic jobs."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._jobs: dict[str, tuple[Callable[[], object], float]] = {}
+        self._scheduler: BackgroundScheduler | None = None
+
+    def add(self, name: str, func: Callable[[], object], every_seconds: float) -> None:
+        self._jobs[name] = (func, every_seconds)
+
+    def run_once(self, name: str) -> bool:
+        """Run a job now unless another replica is running it; True when it ran."""
+        func, _ = self._jobs[name]
+        if self.db.dialect != "postgresql":
+            func()
+            return True
+        with self.db.engine.connect() as conn:
+            key = lock_key(name)
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                log.debug("job %s is running on another replica", name)
+                return False
+            try:
+                func()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return True
+
+    def _guarded(self, name: str) -> None:
+        try:
+            self.run_once(name)
+        except Exception:  # a failed run is retried at the next interval
+            log.exception("job %s failed", name)
+
+    def start(self) -> None:
+        if not self._jobs:
+            return
+        scheduler = BackgroundScheduler(
+            executors={"default": JobExecutor(max_workers=len(self._jobs))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        now = datetime.now(UTC)
+        for name, (_, every) in self._jobs.items():
+            scheduler.add_job(
+                self._guarded, "interval", args=[name], id=name, seconds=every, next_run_time=now
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
