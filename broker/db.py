@@ -1,0 +1,125 @@
+"""Database engines and sessions for SQLite (embedded) and PostgreSQL (shared by replicas).
+
+Correctness of the ledger rests on how each backend serializes writers:
+
+- PostgreSQL: row locks (`SELECT ... FOR UPDATE`) under READ COMMITTED, a sized connection pool
+  and pre-ping so a restarted server costs one retry, not a burst of errors.
+- SQLite: one writer at a time. pysqlite's own transaction handling is switched off and every
+  session transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented recipe), so a writer
+  takes the write lock before it reads the rows it will change; WAL lets readers run beside it and
+  a busy timeout makes contenders wait instead of failing. Sessions opened with `read_only=True`
+  start a plain deferred `BEGIN` and never block writers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy.pool import NullPool, StaticPool
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "gpubroker_read_only"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL; a bare `postgresql://` gets the psycopg (v3) driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    if _is_memory(url):
+        # One shared connection, or every pooled connection would see its own empty database.
+        kwargs.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    memory = _is_memory(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine configured for its backend; `kwargs` go to `create_engine` unchanged."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "postgresql" and "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+class Database:
+    """One engine and the sessions on it; the app keeps one on `app.state.db`."""
+
+    def __init__(self, url: str | URL, **engine_kwargs: Any) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+
+    @contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A session whose transaction commits when the block ends and rolls back on an error.
+
+        Objects stay readable after the block (`expire_on_commit=False`). `read_only=True` is for
+        blocks that only read: on SQLite they do not take the write lock.
+        """
+        bind = self._read_engine if read_only else self.engine
+        with Session(bind, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def scratch_schema(url: str | URL, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema for a test or benchmark, dropped with its contents after.
+
+    Yields a URL that selects it through `search_path`, so everything given only that URL (the
+    migrations, a `Database`, the app's settings) works inside it.
+    """
+    base = normalize_url(url)
+    schema = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            scoped = base.update_query_dict({"options": f"-csearch_path={schema}"})
+            yield scoped.render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.dispose()

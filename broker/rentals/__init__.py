@@ -1,0 +1,1 @@
+"""Renting through the winning provider: rank, hold, provision with failover, bill, reconcile."""

@@ -1,0 +1,164 @@
+"""Fixtures for the ledger tests: a fresh database on SQLite AND PostgreSQL, built by migrations.
+
+Every database-backed test runs twice, `[sqlite]` on a temporary file and `[postgresql]` in a
+uniquely named schema on the server at `GPUBROKER_TEST_POSTGRES_URL` (dropped afterwards). An
+unreachable PostgreSQL fails the test; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+
+from broker import ledger
+from broker.app import create_app
+from broker.auth import current_account, get_db
+from broker.db import Database, scratch_schema
+from broker.ledger_tables import Account
+from broker.migrations import upgrade
+from broker.settings import CoreSettings
+from broker.stripe_standin import StripeStandin
+from providers.simkit import RunningServer, serve_in_thread
+
+POSTGRES_URL = os.environ.get(
+    "GPUBROKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ADMIN_KEY = "test-admin-key"
+WEBHOOK_SECRET = "whsec_test_" + "s" * 24
+STRIPE_API_KEY = "sk_test_standin"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database; the URL alone selects it (PostgreSQL: via search_path)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        else:
+            try:
+                url = stack.enter_context(scratch_schema(POSTGRES_URL, "test_ledger"))
+            except OperationalError as exc:
+                pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}", pytrace=False)
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def standin() -> StripeStandin:
+    return StripeStandin()
+
+
+@pytest.fixture(scope="session")
+def standin_server(standin: StripeStandin) -> Iterator[RunningServer]:
+    server = serve_in_thread(standin.app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook_secret() -> str:
+    return WEBHOOK_SECRET
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., CoreSettings],
+    database_url: str,
+    standin_server: RunningServer,
+    webhook_secret: str,
+) -> CoreSettings:
+    return make_settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        stripe_api_key=STRIPE_API_KEY,
+        stripe_webhook_secret=webhook_secret,
+        stripe_api_base=standin_server.url,
+    )
+
+
+class HoldIn(BaseModel):
+    amount: int
+
+
+def _test_holds_router() -> APIRouter:
+    """A stand-in for the rentals router: places a hold with the caller's account key."""
+    router = APIRouter()
+
+    @router.post("/_test/holds", status_code=201)
+    def place(
+        body: HoldIn, account: Account = Depends(current_account), db: Database = Depends(get_db)
+    ) -> dict[str, Any]:
+        with db.session() as session:
+            hold = ledger.place_hold(session, account.id, body.amount, ref="http-test")
+        return {"hold_id": hold.id}
+
+    return router
+
+
+@pytest.fixture
+def app(settings: CoreSettings) -> Iterator[FastAPI]:
+    """The real application (no providers, no background jobs) plus the test holds route."""
+    application = create_app(settings, adapters={}, start_jobs=False)
+    application.include_router(_test_holds_router())
+    yield application
+    application.state.db.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[RunningServer]:
+    """The app on a real uvicorn on loopback, for tests that need real concurrent HTTP."""
+    server = serve_in_thread(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+NewAccount = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def new_account(client: TestClient, admin_headers: dict[str, str]) -> NewAccount:
+    """Create an account through the admin API, optionally granted `credit` USD; returns the
+    creation response plus `headers` carrying its key."""
+
+    def create(name: str = "acme", credit: str | None = None) -> dict[str, Any]:
+        response = client.post("/v1/admin/accounts", json={"name": name}, headers=admin_headers)
+        assert response.status_code == 201, response.text
+        account: dict[str, Any] = response.json()
+        if credit is not None:
+            granted = client.post(
+                f"/v1/admin/accounts/{account['account_id']}/credits",
+                json={"amount": credit, "reason": "test credit"},
+                headers=admin_headers,
+            )
+            assert granted.status_code == 201, granted.text
+        account["headers"] = {"Authorization": f"Bearer {account['api_key']}"}
+        return account
+
+    return create
