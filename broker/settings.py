@@ -35,6 +35,11 @@ class CoreSettings(BaseSettings):
     provider_timeout_seconds: float = Field(10.0, gt=0)
     provider_retry_attempts: int = Field(3, ge=1)
     meter_seconds: float = Field(15.0, gt=0)
+    status_seconds: float = Field(10.0, gt=0)
+    reconcile_seconds: float = Field(60.0, gt=0)
+    provision_grace_seconds: float = Field(
+        300.0, ge=0, description="How long a placement may be in flight before reconciliation."
+    )
     min_hold_seconds: int = Field(3600, gt=0)
     margin: Decimal = Field(Decimal(0), ge=0)
     interruption_loss_hours: Decimal = Field(Decimal("0.5"), ge=0)

@@ -1,16 +1,53 @@
-"""Fixtures shared by every test: settings on a temporary SQLite file, static providers."""
+"""Fixtures shared by every test: settings, static providers, and a database on both backends.
+
+Every test that takes `database_url` runs twice, `[sqlite]` on a temporary file and
+`[postgresql]` in a uniquely named schema on the server at `GPUBROKER_TEST_POSTGRES_URL`
+(dropped afterwards), built by the migrations. An unreachable PostgreSQL fails the test; it never
+skips.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from broker.db import Database, scratch_schema
+from broker.migrations import upgrade
 from broker.settings import CoreSettings, Settings
 from pricing.offer import Offer
 from providers.base import OfferFilters, OfferPage, ProviderUnavailable
+
+POSTGRES_URL = os.environ.get(
+    "GPUBROKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database; the URL alone selects it (PostgreSQL: via search_path)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'broker.db'}"
+        else:
+            try:
+                url = stack.enter_context(scratch_schema(POSTGRES_URL, "test_gpubroker"))
+            except OperationalError as exc:
+                pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}", pytrace=False)
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
 
 
 class StaticProvider:

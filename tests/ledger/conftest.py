@@ -1,62 +1,28 @@
-"""Fixtures for the ledger tests: a fresh database on SQLite AND PostgreSQL, built by migrations.
-
-Every database-backed test runs twice, `[sqlite]` on a temporary file and `[postgresql]` in a
-uniquely named schema on the server at `GPUBROKER_TEST_POSTGRES_URL` (dropped afterwards). An
-unreachable PostgreSQL fails the test; it never skips.
-"""
+"""Fixtures for the ledger tests: the app on both databases (`database_url`, in the root
+conftest), the Stripe stand-in, and accounts made through the admin API."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
 
 from broker import ledger
 from broker.app import create_app
 from broker.auth import current_account, get_db
-from broker.db import Database, scratch_schema
+from broker.db import Database
 from broker.ledger_tables import Account
-from broker.migrations import upgrade
 from broker.settings import CoreSettings
 from broker.stripe_standin import StripeStandin
 from providers.simkit import RunningServer, serve_in_thread
 
-POSTGRES_URL = os.environ.get(
-    "GPUBROKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 ADMIN_KEY = "test-admin-key"
 WEBHOOK_SECRET = "whsec_test_" + "s" * 24
 STRIPE_API_KEY = "sk_test_standin"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database; the URL alone selects it (PostgreSQL: via search_path)."""
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'ledger.db'}"
-        else:
-            try:
-                url = stack.enter_context(scratch_schema(POSTGRES_URL, "test_ledger"))
-            except OperationalError as exc:
-                pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}", pytrace=False)
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,278 @@
+"""Rentals: `POST /v1/rentals` and the lifecycle endpoints of one rental (account key).
+
+The body takes an `offer_id` or constraints, plus the workload (flat, as in the API contract, or
+nested under `workload`). Everything is validated here, before any money moves: unknown fields,
+GPU names, providers, ports, env names and amounts are 422s naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from broker.api.offers import check_providers, resolve_gpu_terms
+from broker.api.render import json_response
+from broker.auth import current_account
+from broker.errors import invalid
+from broker.ledger_tables import Account, Hold
+from broker.rentals.ranking import Constraints
+from broker.rentals.service import RentalService, RentRequest
+from broker.rentals.tables import RENTAL_STATUSES, Rental
+from pricing.money import format_usd, to_micros
+from pricing.offer import Tier
+from providers.rental import Workload, WorkloadMode
+
+router = APIRouter(tags=["rentals"])
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class WorkloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: WorkloadMode | None = None
+    image: str | None = Field(None, min_length=1, max_length=500)
+    model: str | None = Field(None, min_length=1, max_length=300)
+    template: str | None = Field(None, min_length=1, max_length=100)
+    ports: list[Port] = Field(default_factory=list, max_length=20)
+    env: dict[str, Annotated[str, Field(max_length=10_000)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    ssh_key: str | None = Field(None, min_length=1, max_length=10_000)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return env
+
+    def to_workload(self) -> Workload:
+        mode = self.mode or (
+            WorkloadMode.MODEL
+            if self.model
+            else WorkloadMode.TEMPLATE
+            if self.template
+            else WorkloadMode.SSH
+            if self.ssh_key and not self.image
+            else WorkloadMode.CUSTOM
+        )
+        return Workload(
+            mode=mode,
+            image=self.image,
+            model=self.model,
+            template=self.template,
+            ports=tuple(self.ports),
+            env=dict(self.env),
+            ssh_key=self.ssh_key,
+        )
+
+
+class RentIn(WorkloadIn):
+    offer_id: str | None = Field(None, min_length=1, max_length=300)
+    gpu: str | list[str] | None = None
+    gpu_count: int = Field(1, ge=1, le=64)
+    tier: Literal["on_demand", "spot", "any"] = "any"
+    max_price: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=6)
+    region: str | None = Field(None, min_length=1, max_length=100)
+    max_interruption: float | None = Field(None, ge=0, le=1)
+    providers: list[str] = Field(default_factory=list, max_length=10)
+    recover: bool = False
+    workload: WorkloadIn | None = None
+
+
+def service_of(request: Request) -> RentalService:
+    return request.app.state.rentals
+
+
+def to_request(request: Request, body: RentIn) -> RentRequest:
+    """Resolve names and amounts; the canonical body is what idempotency compares."""
+    flat = body.model_dump(include=set(WorkloadIn.model_fields), exclude_defaults=True)
+    if body.workload is not None and flat:
+        raise invalid(
+            "give the workload either flat or under `workload`, not both", param="workload"
+        )
+    workload_in = body.workload or WorkloadIn(**flat)
+    workload = workload_in.to_workload()
+    max_price = to_micros(body.max_price) if body.max_price is not None else None
+    canonical: dict[str, Any] = {
+        "workload": {**workload_in.model_dump(exclude_none=True), "mode": workload.mode.value},
+        "recover": body.recover,
+    }
+    constraint_fields = body.model_fields_set & {
+        "gpu",
+        "gpu_count",
+        "tier",
+        "region",
+        "max_interruption",
+        "providers",
+    }
+    if body.offer_id is not None:
+        if constraint_fields:
+            raise invalid(
+                f"give either offer_id or constraints ({', '.join(sorted(constraint_fields))})",
+                param="offer_id",
+            )
+        canonical.update(offer_id=body.offer_id, max_price=max_price)
+        return RentRequest(
+            workload, canonical, offer_id=body.offer_id, max_price=max_price, recover=body.recover
+        )
+    catalog = request.app.state.catalog
+    terms = [body.gpu] if isinstance(body.gpu, str) else list(body.gpu or [])
+    constraints = Constraints(
+        gpus=resolve_gpu_terms(catalog, terms),
+        gpu_count=body.gpu_count,
+        tier=None if body.tier == "any" else Tier(body.tier),
+        max_price=max_price,
+        region=body.region,
+        max_interruption=body.max_interruption,
+        providers=check_providers(catalog, body.providers),
+    )
+    canonical["constraints"] = {
+        "gpus": list(constraints.gpus),
+        "gpu_count": constraints.gpu_count,
+        "tier": constraints.tier.value if constraints.tier else None,
+        "max_price": max_price,
+        "region": body.region,
+        "max_interruption": body.max_interruption,
+        "providers": list(constraints.providers),
+    }
+    return RentRequest(
+        workload, canonical, constraints=constraints, max_price=max_price, recover=body.recover
+    )
+
+
+def rental_json(request: Request, rental: Rental, rental_key: str | None = None) -> dict[str, Any]:
+    held = 0
+    if rental.hold_id is not None:
+        with request.app.state.db.session(read_only=True) as session:
+            hold = session.get(Hold, rental.hold_id)
+            held = hold.held if hold is not None else 0
+    body: dict[str, Any] = {
+        "id": rental.id,
+        "object": "rental",
+        "status": rental.status,
+        "provider": rental.provider,
+        "offer_id": rental.offer_id,
+        "gpu": rental.gpu,
+        "gpu_count": rental.gpu_count,
+        "tier": rental.tier,
+        "region": rental.region,
+        "price_per_hour": format_usd(rental.price_per_hour),
+        "hold": format_usd(held),
+        "cost": format_usd(rental.charged),
+        "billed_seconds": rental.billed_seconds,
+        "attempts": rental.attempts,
+        "connect_url": f"/v1/rentals/{rental.id}/connect/",
+        "recover": rental.recover,
+        "interruptions": rental.interruptions,
+        "reason": rental.reason,
+        "created_at": rental.created_at,
+        "started_at": rental.started_at,
+        "ended_at": rental.ended_at,
+    }
+    if rental.ssh is not None:
+        body["ssh"] = rental.ssh
+    if rental_key is not None:
+        body["rental_key"] = rental_key
+    return body
+
+
+@router.post("/v1/rentals", status_code=201)
+def create_rental(
+    request: Request,
+    body: RentIn,
+    account: Annotated[Account, Depends(current_account)],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    """Rent the cheapest matching offer (by effective price) that starts, failing over."""
+    created = service_of(request).rent(account.id, to_request(request, body), idempotency_key)
+    rental = created.rental
+    if rental.status == "failed" and rental.handle is None:
+        return json_response(
+            {
+                "error": {
+                    "code": "no_capacity",
+                    "message": "no provider could start this rental; see attempts. Nothing was "
+                    "charged and the credit hold was released.",
+                    "rental_id": rental.id,
+                    "attempts": rental.attempts,
+                }
+            },
+            status_code=503,
+        )
+    response = json_response(rental_json(request, rental, created.rental_key), status_code=201)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _cursor(rental: Rental) -> str:
+    return base64.urlsafe_b64encode(rental.created_at.isoformat().encode()).decode()
+
+
+def _before(cursor: str | None) -> datetime | None:
+    if not cursor:
+        return None
+    try:
+        return datetime.fromisoformat(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid("cursor is not one this API returned", param="cursor") from None
+
+
+@router.get("/v1/rentals")
+def list_rentals(
+    request: Request,
+    account: Annotated[Account, Depends(current_account)],
+    status: Literal[RENTAL_STATUSES] | None = None,  # type: ignore[valid-type]
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    rentals = service_of(request).list(
+        account.id, status=status, limit=limit + 1, before=_before(cursor)
+    )
+    page = rentals[:limit]
+    next_cursor = _cursor(page[-1]) if len(rentals) > limit else None
+    return json_response(
+        {
+            "object": "list",
+            "data": [rental_json(request, r) for r in page],
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+@router.get("/v1/rentals/{rental_id}")
+def get_rental(
+    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
+) -> Response:
+    return json_response(rental_json(request, service_of(request).get(account.id, rental_id)))
+
+
+@router.post("/v1/rentals/{rental_id}/stop")
+def stop_rental(
+    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
+) -> Response:
+    return json_response(rental_json(request, service_of(request).stop(account.id, rental_id)))
+
+
+@router.post("/v1/rentals/{rental_id}/start")
+def start_rental(
+    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
+) -> Response:
+    return json_response(rental_json(request, service_of(request).start(account.id, rental_id)))
+
+
+@router.delete("/v1/rentals/{rental_id}")
+def terminate_rental(
+    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
+) -> Response:
+    return json_response(rental_json(request, service_of(request).terminate(account.id, rental_id)))

@@ -1,0 +1,70 @@
+"""Which offers a rent request may land on, best first, and what a failure rules out.
+
+Candidates come from the catalog index sorted by effective price (the price of an hour of
+useful work, interruptions included). A failed provision blocks at the scope the adapter gave
+(`providers.rental.Scope`): that offer, that provider's region, or the whole provider, for the
+rest of this request, as SkyPilot's failover blocks a zone, a region or a cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pricing.index import CatalogIndex
+from pricing.offer import Offer, Tier
+from pricing.query import MAX_LIMIT, OfferQuery
+from providers.rental import Scope
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """A rent request by constraints (already resolved: canonical GPU names, micro-dollars)."""
+
+    gpus: tuple[str, ...] = ()
+    gpu_count: int = 1
+    tier: Tier | None = None
+    max_price: int | None = None
+    region: str | None = None
+    max_interruption: float | None = None
+    providers: tuple[str, ...] = ()
+
+
+def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:
+    """Available offers meeting every constraint, cheapest effective price first."""
+    query = OfferQuery(
+        gpus=constraints.gpus,
+        gpu_count=constraints.gpu_count,
+        tier=constraints.tier,
+        max_price=constraints.max_price,
+        region=constraints.region,
+        max_interruption=constraints.max_interruption,
+        providers=constraints.providers,
+        available=True,
+        sort="effective_price",
+        limit=MAX_LIMIT,
+    )
+    return index.search(query).offers
+
+
+@dataclass
+class Blocklist:
+    """What this request's failures rule out."""
+
+    offers: set[str] = field(default_factory=set)
+    regions: set[tuple[str, str]] = field(default_factory=set)
+    providers: set[str] = field(default_factory=set)
+
+    def block(self, offer: Offer, scope: Scope) -> None:
+        if scope is Scope.PROVIDER:
+            self.providers.add(offer.provider)
+        elif scope is Scope.REGION:
+            self.regions.add((offer.provider, offer.region))
+        else:
+            self.offers.add(offer.id)
+
+    def blocks(self, offer: Offer) -> bool:
+        return (
+            offer.provider in self.providers
+            or (offer.provider, offer.region) in self.regions
+            or offer.id in self.offers
+        )

@@ -1,0 +1,361 @@
+"""The rental lifecycle as users drive it: rent (rank, hold, fail over), stop, start, terminate.
+
+No database transaction spans a provider call. Renting commits the rental and its credit hold
+first, then tries the ranked candidates one by one, then commits where it landed (or releases
+the hold). A crash between a provider accepting and that last commit leaves a rental without a
+handle and an instance nobody knows; the reconciliation job ends the first and terminates the
+second, so neither money nor instances leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from broker import ledger
+from broker.db import Database
+from broker.errors import APIError, conflict, invalid, not_found
+from broker.rentals.accounting import close, release_hold, start_billing
+from broker.rentals.billing import hold_for
+from broker.rentals.placement import Placement, place
+from broker.rentals.ranking import Constraints, rank
+from broker.rentals.tables import LIVE_STATUSES, Rental
+from pricing.catalog import Catalog
+from pricing.offer import Offer
+from providers.base import ProviderError, ProviderRefused
+from providers.rental import (
+    Instance,
+    InstanceStatus,
+    NotSupported,
+    RentalProvider,
+    UnsupportedWorkload,
+    Workload,
+)
+
+log = logging.getLogger("gpubroker.rentals")
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class RentRequest:
+    """A validated rent request; `body` is its canonical JSON (hashed for idempotency)."""
+
+    workload: Workload
+    body: dict[str, object]
+    offer_id: str | None = None
+    constraints: Constraints | None = None
+    max_price: int | None = None
+    recover: bool = False
+
+
+@dataclass(frozen=True)
+class Created:
+    rental: Rental
+    rental_key: str | None  # shown once, when the rental was created by this call
+    replayed: bool
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def request_hash(body: Mapping[str, object]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def lock_rental(session: Session, rental_id: str, account_id: str | None = None) -> Rental:
+    """The rental row, locked for this transaction; 404 for another account's rental."""
+    statement = select(Rental).where(Rental.id == rental_id).with_for_update()
+    rental = session.exec(statement.execution_options(populate_existing=True)).first()
+    if rental is None or (account_id is not None and rental.account_id != account_id):
+        raise not_found(f"no rental {rental_id}")
+    return rental
+
+
+class RentalService:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        adapters: Mapping[str, RentalProvider],
+        clock: Clock,
+        *,
+        min_hold_seconds: int,
+        max_attempts: int = 6,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.adapters = adapters
+        self.clock = clock
+        self.min_hold_seconds = min_hold_seconds
+        self.max_attempts = max_attempts
+
+    # -- renting ---------------------------------------------------------------------------
+
+    def rent(self, account_id: str, request: RentRequest, idempotency_key: str | None) -> Created:
+        """Rent the best candidate that starts; 402 / 422 / 503 before any money moves."""
+        digest = request_hash(request.body)
+        if idempotency_key:
+            replay = self._replay(account_id, idempotency_key, digest)
+            if replay is not None:
+                return replay
+        candidates = self.candidates(request)
+        rental_key = "rk_" + secrets.token_urlsafe(24)
+        rental = Rental(
+            account_id=account_id,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            request=request.body,
+            recover=request.recover,
+            rental_key_hash=hash_key(rental_key),
+        )
+        first = candidates[0]
+        try:
+            with self.db.session() as session:
+                session.add(rental)
+                session.flush()
+                hold = ledger.place_hold(
+                    session, account_id, self._hold_amount(first), ref=rental.id
+                )
+                rental.hold_id = hold.id
+                session.add(rental)
+        except IntegrityError:
+            replay = self._replay(account_id, idempotency_key or "", digest)
+            if replay is None:
+                raise
+            return replay
+        placement = place(
+            self.db,
+            self.adapters,
+            rental_id=rental.id,
+            hold_id=hold.id,
+            held_for_price=first.price_per_hour,
+            hold_seconds=self.min_hold_seconds,
+            candidates=candidates,
+            workload=request.workload,
+            max_attempts=self.max_attempts,
+        )
+        return Created(self._record_placement(rental.id, placement), rental_key, replayed=False)
+
+    def candidates(self, request: RentRequest) -> list[Offer]:
+        """The offers this request may land on, best first, each able to run the workload."""
+        if request.offer_id is not None:
+            offer = self.catalog.index.get(request.offer_id)
+            if offer is None:
+                raise not_found(f"no offer {request.offer_id}; search GET /v1/offers again")
+            if not offer.available:
+                raise conflict(f"offer {offer.id} is not available at {offer.provider} now")
+            if offer.provider in self.catalog.stale_providers():
+                raise conflict(
+                    f"offer {offer.id} is stale: {offer.provider} could not be refreshed; "
+                    "pick a fresh offer or retry shortly"
+                )
+            if request.max_price is not None and offer.price_per_gpu_hour > request.max_price:
+                raise conflict(f"offer {offer.id} costs more than max_price per GPU-hour")
+            self._check_workload(offer, request.workload)
+            return [offer]
+        constraints = request.constraints or Constraints()
+        ranked = [o for o in rank(self.catalog.index, constraints) if o.provider in self.adapters]
+        if not ranked:
+            raise APIError(
+                503,
+                "no_capacity",
+                f"no available offer matches {describe(constraints)}",
+                attempts=[],
+            )
+        runnable: list[Offer] = []
+        first_refusal: APIError | None = None
+        for offer in ranked:
+            try:
+                self._check_workload(offer, request.workload)
+                runnable.append(offer)
+            except APIError as refusal:
+                first_refusal = first_refusal or refusal
+        if not runnable and first_refusal is not None:
+            raise first_refusal
+        return runnable
+
+    def _check_workload(self, offer: Offer, workload: Workload) -> None:
+        try:
+            self.adapters[offer.provider].check_workload(offer, workload)
+        except UnsupportedWorkload as exc:
+            raise invalid(
+                f"{offer.provider} cannot run this workload on {offer.id}: {exc.message}",
+                param=f"workload.{exc.field}" if exc.field != "mode" else "mode",
+            ) from None
+
+    def _hold_amount(self, offer: Offer) -> int:
+        return hold_for(offer.price_per_hour, self.min_hold_seconds)
+
+    def _replay(self, account_id: str, key: str, digest: str) -> Created | None:
+        with self.db.session(read_only=True) as session:
+            existing = session.exec(
+                select(Rental).where(Rental.account_id == account_id, Rental.idempotency_key == key)
+            ).first()
+        if existing is None:
+            return None
+        if existing.request_hash != digest:
+            raise conflict(
+                "this Idempotency-Key was used with a different request body; use a new key",
+                param="Idempotency-Key",
+            )
+        return Created(existing, None, replayed=True)
+
+    def _record_placement(self, rental_id: str, placement: Placement) -> Rental:
+        """Commit where the rental landed, or fail it and release its hold."""
+        offer, instance = placement.offer, placement.instance
+        with self.db.session() as session:
+            rental = lock_rental(session, rental_id)
+            rental.attempts = placement.attempts
+            if offer is None or instance is None:
+                close(session, rental, "failed", self.clock(), "no provider could start it")
+            elif rental.status != "provisioning":
+                log.info("rental %s ended while it was being placed", rental_id)
+            else:
+                rental.provider, rental.offer_id = offer.provider, offer.id
+                rental.handle, rental.region = instance.handle, offer.region
+                rental.gpu, rental.gpu_count = offer.gpu, offer.gpu_count
+                rental.tier, rental.price_per_hour = offer.tier.value, offer.price_per_hour
+                rental.ssh = ssh_json(instance)
+                if instance.status is InstanceStatus.RUNNING:
+                    start_billing(rental, self.clock())
+            session.add(rental)
+        if offer is not None and instance is not None and rental.handle != instance.handle:
+            self.adapters[offer.provider].terminate(instance.handle)
+        return rental
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, account_id: str, rental_id: str) -> Rental:
+        with self.db.session(read_only=True) as session:
+            rental = session.get(Rental, rental_id)
+        if rental is None or rental.account_id != account_id:
+            raise not_found(f"no rental {rental_id}")
+        return rental
+
+    def list(
+        self, account_id: str, *, status: str | None, limit: int, before: datetime | None
+    ) -> list[Rental]:
+        statement = select(Rental).where(Rental.account_id == account_id)
+        if status:
+            statement = statement.where(Rental.status == status)
+        if before is not None:
+            statement = statement.where(col(Rental.created_at) < before)
+        statement = statement.order_by(col(Rental.created_at).desc()).limit(limit)
+        with self.db.session(read_only=True) as session:
+            return list(session.exec(statement))
+
+    # -- stop, start, terminate ------------------------------------------------------------
+
+    def terminate(self, account_id: str, rental_id: str) -> Rental:
+        """End it at the provider, bill to the second, release the rest. Twice is harmless."""
+        rental = self.get(account_id, rental_id)
+        if rental.status not in LIVE_STATUSES:
+            return rental
+        if rental.handle is not None and rental.provider is not None:
+            try:
+                self.adapters[rental.provider].terminate(rental.handle)
+            except ProviderRefused as exc:
+                if exc.reason != "not_found":
+                    raise provider_error(rental.provider, exc) from None
+            except ProviderError as exc:
+                raise provider_error(rental.provider, exc) from None
+        with self.db.session() as session:
+            locked = lock_rental(session, rental_id, account_id)
+            if locked.status in LIVE_STATUSES:
+                close(session, locked, "terminated", self.clock(), "terminated by the user")
+                session.add(locked)
+        return locked
+
+    def stop(self, account_id: str, rental_id: str) -> Rental:
+        rental = self.get(account_id, rental_id)
+        if rental.status == "stopped":
+            return rental
+        if rental.status != "running" or rental.handle is None or rental.provider is None:
+            raise conflict(f"rental {rental_id} is {rental.status}; only a running rental stops")
+        try:
+            self.adapters[rental.provider].stop(rental.handle)
+        except NotSupported as exc:
+            raise conflict(f"{rental.provider} cannot stop this rental: {exc.message}") from None
+        with self.db.session() as session:
+            locked = lock_rental(session, rental_id, account_id)
+            if locked.status == "running":
+                close(session, locked, "stopped", self.clock(), "stopped by the user")
+                session.add(locked)
+        return locked
+
+    def start(self, account_id: str, rental_id: str) -> Rental:
+        """Resume a stopped rental: a new hold first (402 if it does not fit), then the provider."""
+        rental = self.get(account_id, rental_id)
+        if rental.status != "stopped" or rental.handle is None or rental.provider is None:
+            raise conflict(f"rental {rental_id} is {rental.status}; only a stopped rental starts")
+        with self.db.session() as session:
+            locked = lock_rental(session, rental_id, account_id)
+            hold = ledger.place_hold(
+                session,
+                account_id,
+                hold_for(locked.price_per_hour, self.min_hold_seconds),
+                ref=locked.id,
+            )
+            locked.hold_id, locked.status, locked.reason = hold.id, "provisioning", None
+            session.add(locked)
+        try:
+            instance = self.adapters[rental.provider].start(rental.handle)
+        except ProviderError as exc:
+            with self.db.session() as session:
+                again = lock_rental(session, rental_id, account_id)
+                release_hold(session, again)
+                again.status = "stopped"
+                session.add(again)
+            if isinstance(exc, NotSupported):
+                raise conflict(
+                    f"{rental.provider} cannot start this rental: {exc.message}"
+                ) from None
+            raise provider_error(rental.provider, exc) from None
+        if instance.status is InstanceStatus.RUNNING:
+            with self.db.session() as session:
+                locked = lock_rental(session, rental_id, account_id)
+                start_billing(locked, self.clock())
+                session.add(locked)
+        return locked
+
+
+def provider_error(provider: str, exc: ProviderError) -> APIError:
+    """A provider's failure as the 502 the caller sees; nothing changed on the broker's side."""
+    return APIError(
+        502, "provider_error", f"{provider} failed: {exc.message}; nothing was changed, retry"
+    )
+
+
+def ssh_json(instance: Instance) -> dict[str, object] | None:
+    if instance.ssh is None:
+        return None
+    ssh = instance.ssh
+    return {"host": ssh.host, "port": ssh.port, "user": ssh.user, "command": ssh.command}
+
+
+def describe(constraints: Constraints) -> str:
+    """The constraints in words, for "nothing matches" messages."""
+    parts = [
+        f"gpu={'|'.join(constraints.gpus)}" if constraints.gpus else "any gpu",
+        f"gpu_count={constraints.gpu_count}",
+    ]
+    if constraints.tier:
+        parts.append(f"tier={constraints.tier.value}")
+    if constraints.max_price is not None:
+        parts.append(f"max_price={constraints.max_price / 1e6:g}")
+    if constraints.region:
+        parts.append(f"region~{constraints.region}")
+    if constraints.max_interruption is not None:
+        parts.append(f"max_interruption={constraints.max_interruption:g}")
+    if constraints.providers:
+        parts.append(f"providers={','.join(constraints.providers)}")
+    return ", ".join(parts)
