@@ -189,7 +189,7 @@ class RentalService:
         except UnsupportedWorkload as exc:
             raise invalid(
                 f"{offer.provider} cannot run this workload on {offer.id}: {exc.message}",
-                param=f"workload.{exc.field}" if exc.field != "mode" else "mode",
+                param=exc.field,
             ) from None
 
     def _hold_amount(self, offer: Offer) -> int:

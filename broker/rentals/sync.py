@@ -126,11 +126,12 @@ class StatusSync:
             self.recover(rental_id)
 
     def _moment_of_loss(self, rental: Rental, instance: Instance) -> datetime:
-        """When the provider says it ended, else when it was last seen running; never earlier
-        than what was already billed."""
-        loss = instance.ended_at or rental.last_seen_running_at or self.clock()
-        floor = rental.billed_until or loss
-        return max(min(loss, self.clock()), floor)
+        """When the instance was lost: the provider's own time where it falls after the last
+        moment the broker saw it running (and not in the future), else that last moment."""
+        now = self.clock()
+        seen = rental.last_seen_running_at or rental.billed_until or now
+        said = instance.ended_at
+        return said if said is not None and seen <= said <= now else seen
 
     def recover(self, rental_id: str) -> None:
         """Place an interrupted rental again, same id and connect URL, on the next best offer."""
