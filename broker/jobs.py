@@ -41,7 +41,7 @@ class Jobs:
     def run_once(self, name: str) -> bool:
         """Run a job now unless another replica is running it; True when it ran."""
         func, _ = self._jobs[name]
-        if self.db.dialect != "postgresql":
+        if self.db.engine.dialect.name != "postgresql":
             func()
             return True
         with self.db.engine.connect() as conn:
