@@ -7,26 +7,35 @@ lifespan only starts and stops the background jobs.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import cast
 
 from fastapi import FastAPI
 
 from broker import migrations
-from broker.api import admin, offers, stripe_webhook, wallet
+from broker.api import admin, offers, rentals, spot, stripe_webhook, wallet
 from broker.api.render import json_response
 from broker.db import Database
 from broker.errors import install_error_handlers
 from broker.jobs import Jobs
 from broker.metrics import install_metrics
+from broker.rentals import observed
+from broker.rentals.meter import Meter
+from broker.rentals.reconcile import Reconciler
+from broker.rentals.service import RentalService
+from broker.rentals.sync import StatusSync
 from broker.settings import CoreSettings, get_settings, provider_config
+from broker.web import install_dashboard
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key
-from pricing.history import PriceHistory
+from pricing.history import PriceHistory, schedule_pruning
 from pricing.policy import PricingPolicy
 from pricing.refresh import Refresher
 from providers.base import Provider
 from providers.registry import PROVIDERS
+from providers.rental import RentalProvider
 
 log = logging.getLogger("gpubroker")
 
@@ -50,6 +59,7 @@ def create_app(
     *,
     adapters: Mapping[str, Provider] | None = None,
     start_jobs: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
     """The application, with its services on `app.state`; jobs start with the lifespan."""
     settings = settings or get_settings()
@@ -72,6 +82,27 @@ def create_app(
     )
 
     jobs = Jobs(db)
+    renters = cast(Mapping[str, RentalProvider], adapters)
+    rentals_service = RentalService(
+        db, catalog, renters, clock, min_hold_seconds=settings.min_hold_seconds
+    )
+    status_sync = StatusSync(
+        db, catalog, renters, clock, min_hold_seconds=settings.min_hold_seconds
+    )
+    meter = Meter(
+        db,
+        renters,
+        clock,
+        meter_seconds=settings.meter_seconds,
+        min_hold_seconds=settings.min_hold_seconds,
+    )
+    reconciler = Reconciler(db, renters, clock, grace_seconds=settings.provision_grace_seconds)
+    jobs.add("rental-status", status_sync.run, settings.status_seconds)
+    jobs.add("meter", meter.run, settings.meter_seconds)
+    jobs.add("reconcile", reconciler.run, settings.reconcile_seconds)
+    with db.session(read_only=True) as session:
+        observed.refresh_catalog(session, catalog)
+    schedule_pruning(jobs, db, settings.price_history_retention_days)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,9 +127,14 @@ def create_app(
     app.state.catalog = catalog
     app.state.refresher = refresher
     app.state.jobs = jobs
+    app.state.rentals = rentals_service
+    app.state.status_sync = status_sync
+    app.state.meter = meter
+    app.state.reconciler = reconciler
     install_error_handlers(app)
-    for module in (offers, wallet, admin, stripe_webhook):
+    for module in (offers, spot, rentals, wallet, admin, stripe_webhook):
         app.include_router(module.router)
+    install_dashboard(app)
 
     install_metrics(app, catalog)
 

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from broker import cli_rentals
 from broker.client import BrokerClient, BrokerError
+from pricing.history import HistoryPoint
+from pricing.money import format_usd, to_micros
+from pricing.offer import Tier
+from pricing.spot import provider_levels, sparkline
 
 app = typer.Typer(help="gpubroker: one catalog and one rental API over many GPU clouds.")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(db_app, name="db")
+cli_rentals.register(app)
 console = Console()
 
 
@@ -167,3 +174,106 @@ def gpus(
             ", ".join(row["providers"]),
         )
     console.print(table)
+
+
+SPARK_HOURS = 24
+SPARK_SAMPLES = 48
+MAX_HISTORY_PAGES = 20
+
+
+def _spot_history(
+    client: BrokerClient, gpus: list[str], region: str | None, since: datetime
+) -> list[HistoryPoint]:
+    """Every spot change point of `gpus` since `since`, with each offer's level at `since`."""
+    points: list[HistoryPoint] = []
+    cursor: str | None = None
+    for _ in range(MAX_HISTORY_PAGES):
+        page = client.spot_history(
+            gpu=gpus, tier="spot", region=region, since=since.isoformat(), limit=500, cursor=cursor
+        )
+        points += [
+            HistoryPoint(
+                offer_id=p["offer_id"],
+                provider=p["provider"],
+                gpu=p["gpu"],
+                region=p["region"],
+                tier=Tier(p["tier"]),
+                price=to_micros(p["price"]),
+                at=datetime.fromisoformat(p["at"]),
+            )
+            for p in page["data"]
+        ]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return points
+
+
+@app.command("spot")
+def spot_prices(
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU model, any spelling.")],
+    region: Annotated[str | None, typer.Option(help="Region (substring).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Spot against on-demand for one GPU, per provider and region, with the last 24 hours."""
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=SPARK_HOURS)
+    try:
+        with BrokerClient() as client:
+            result = client.spot_prices(gpu, region)
+            if as_json:
+                typer.echo(json.dumps(result, indent=2))
+                return
+            points = _spot_history(client, result["gpus"], region, since)
+    except BrokerError as exc:
+        raise _fail(exc) from None
+    several = len(result["gpus"]) > 1
+    table = Table(title=f"{result['gpu']}: spot vs on-demand, per GPU-hour", header_style="bold")
+    columns = ["GPU"] if several else []
+    columns += ["provider", "region", "spot", "on-demand", "savings", "interr./h", "risk"]
+    columns += ["source", "effective"]
+    for column in columns:
+        numeric = column in ("spot", "on-demand", "savings", "interr./h", "effective")
+        table.add_column(column, justify="right" if numeric else "left")
+    cheapest = result["cheapest"]
+    for row in result["rows"]:
+        best = cheapest is not None and row["spot_offer_id"] == cheapest["spot_offer_id"]
+        probability = row["interruption_probability"]
+        cells = [row["gpu"]] if several else []
+        cells += [
+            row["provider"] + (" (stale)" if row["stale"] else ""),
+            row["region"],
+            row["spot_price"] or "-",
+            row["on_demand_price"] or "-",
+            f"{row['savings_pct']}%" if row["savings_pct"] is not None else "-",
+            f"{probability:.1%}" if probability is not None else "-",
+            row["risk_bucket"] or "-",
+            row["interruption_source"] or "-",
+            (row["effective_price"] or "-") + (" *" if best else ""),
+        ]
+        table.add_row(*cells)
+    console.print(table)
+    if cheapest is None:
+        console.print("no spot offer is available for this GPU now")
+    else:
+        console.print(
+            f"* cheapest useful spot hour: {cheapest['provider']}, {cheapest['region']}, "
+            f"{cheapest['effective_price']} effective"
+        )
+    levels = provider_levels(points, since, now, SPARK_SAMPLES)
+    if not levels:
+        console.print(f"no spot price recorded in the last {SPARK_HOURS} hours")
+        return
+    trend = Table(title=f"cheapest spot price, last {SPARK_HOURS} hours", header_style="bold")
+    for column in ("provider", "trend", "low", "high", "now"):
+        trend.add_column(column, justify="left" if column in ("provider", "trend") else "right")
+    for provider, values in sorted(levels.items()):
+        known = [v for v in values if v is not None]
+        trend.add_row(
+            provider,
+            sparkline(values),
+            format_usd(min(known)),
+            format_usd(max(known)),
+            format_usd(known[-1]),
+        )
+    console.print(trend)

@@ -58,6 +58,13 @@ class BrokerClient:
     def gpus(self) -> dict[str, Any]:
         return self.request("GET", "/v1/gpus")
 
+    def spot_prices(self, gpu: str, region: str | None = None) -> dict[str, Any]:
+        return self.request("GET", "/v1/spot-prices", params=_clean({"gpu": gpu, "region": region}))
+
+    def spot_history(self, **params: Any) -> dict[str, Any]:
+        """One page of `GET /v1/spot-prices/history`; pass `next_cursor` back as `cursor`."""
+        return self.request("GET", "/v1/spot-prices/history", params=_clean(params))
+
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None and v != [] and v != ()}

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, bindparam, event, text
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session
@@ -123,3 +123,49 @@ def scratch_schema(url: str | URL, prefix: str) -> Iterator[str]:
                 conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         admin.dispose()
+
+
+def bulk_update(conn: Connection, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """Update many rows by `key` in one statement (PostgreSQL: UPDATE ... FROM unnest(arrays)).
+
+    Every row carries the same columns. On PostgreSQL the statement has one array parameter per
+    column, so its text (and plan) is the same for any number of rows; other databases get an
+    executemany, which is what they do well.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        statement = (
+            table.update()
+            .where(table.c[key] == bindparam(f"_{key}"))
+            .values({name: bindparam(f"_{name}") for name in names if name != key})
+        )
+        conn.execute(statement, [{f"_{n}": row[n] for n in names} for row in rows])
+        return
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(conn.dialect)}[])" for name in names
+    )
+    assignments = ", ".join(f"{name} = v.{name}" for name in names if name != key)
+    statement = text(
+        f"UPDATE {table.name} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"WHERE {table.name}.{key} = v.{key}"
+    )
+    conn.execute(statement, {name: [row[name] for row in rows] for name in names})
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one statement (PostgreSQL: INSERT ... SELECT FROM unnest(arrays))."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(conn.dialect)}[])" for name in names
+    )
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    )
+    conn.execute(statement, {name: [row[name] for row in rows] for name in names})

@@ -3,27 +3,48 @@
 Only changes are stored (plus the first sighting of an offer), so a year of one-minute refreshes
 of a steady catalog costs one row per offer. The last known price per offer is kept in memory,
 loaded once from the database, so a refresh compares in memory and writes only what moved.
+
+Because only changes are stored, an offer's price at a moment is its last point at or before
+that moment. Two rules follow from it, both here:
+
+- A query over a time range also returns, for each offer it matches, that offer's last point
+  before `since`: without it a chart of a steady price over the last day would be empty, and a
+  moving one would start at the wrong level.
+- Pruning deletes points older than the retention period except each offer's last one before
+  the cutoff, so an offer whose price has not moved for longer than that keeps its level.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from broker.models import PricePoint
-from pricing.offer import Offer
+from pricing.offer import Offer, Tier
 
 log = logging.getLogger("gpubroker.pricing")
 
+PRUNE_JOB = "prune-price-history"
+PRUNE_EVERY_SECONDS = 24 * 3600
+MAX_LIMIT = 500
+
 
 class SessionFactory(Protocol):
-    def session(self) -> Session: ...
+    def session(self, *, read_only: bool = False) -> AbstractContextManager[Session]: ...
+
+
+class JobRegistry(Protocol):
+    def add(self, name: str, func: Callable[[], object], every_seconds: float) -> None: ...
 
 
 class PriceHistory:
@@ -73,3 +94,166 @@ class PriceHistory:
             self._last = {offer_id: price for offer_id, price in session.execute(query)}
         log.info("price history: %d offers with a known price", len(self._last))
         return self._last
+
+
+# Reading the history
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One recorded price: the offer's price per GPU-hour (micro-dollars) from `at` on."""
+
+    offer_id: str
+    provider: str
+    gpu: str
+    region: str
+    tier: Tier
+    price: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Filters that stack; `gpus` holds canonical names (None: every GPU)."""
+
+    gpus: Collection[str] | None = None
+    providers: Collection[str] = ()
+    tier: Tier | None = None
+    region: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    points: list[HistoryPoint] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class InvalidCursor(ValueError):
+    """A cursor that the history endpoint did not issue."""
+
+
+def encode_cursor(at: datetime, point_id: int) -> str:
+    raw = f"{at.astimezone(UTC).isoformat()}|{point_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = raw.split("|", 1)
+        at, point_id = datetime.fromisoformat(at_text), int(id_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not one this endpoint returned") from exc
+    if at.tzinfo is None:
+        raise InvalidCursor("cursor is not one this endpoint returned")
+    return at, point_id
+
+
+def _filters(query: HistoryQuery) -> list[ColumnElement[bool]]:
+    """The conditions other than time: they select the offers a query is about."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.gpus is not None:
+        conditions.append(PricePoint.gpu.in_(sorted(query.gpus)))
+    if query.providers:
+        conditions.append(PricePoint.provider.in_(sorted(query.providers)))
+    if query.tier is not None:
+        conditions.append(PricePoint.tier == query.tier.value)
+    if query.region:
+        conditions.append(
+            func.lower(PricePoint.region).contains(query.region.lower(), autoescape=True)
+        )
+    return conditions
+
+
+def _in_time_range(query: HistoryQuery, matching: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Points inside [since, until], plus each matching offer's last point before `since`."""
+    window: list[ColumnElement[bool]] = []
+    if query.since is not None:
+        window.append(PricePoint.at >= query.since)
+    if query.until is not None:
+        window.append(PricePoint.at <= query.until)
+    if query.since is None:
+        return and_(true(), *window)
+    ranked = (
+        select(
+            PricePoint.id,
+            func.row_number()
+            .over(
+                partition_by=PricePoint.offer_id,
+                order_by=(PricePoint.at.desc(), PricePoint.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(*matching, PricePoint.at < query.since)
+        .subquery()
+    )
+    level_at_since = select(ranked.c.id).where(ranked.c.rank == 1)
+    return or_(and_(*window), PricePoint.id.in_(level_at_since))
+
+
+def query_history(db: SessionFactory, query: HistoryQuery) -> HistoryPage:
+    """One page of matching points, oldest first, after the query's cursor."""
+    matching = _filters(query)
+    statement = select(PricePoint).where(*matching, _in_time_range(query, matching))
+    if query.cursor:
+        after_at, after_id = decode_cursor(query.cursor)
+        statement = statement.where(
+            or_(
+                PricePoint.at > after_at,
+                and_(PricePoint.at == after_at, PricePoint.id > after_id),
+            )
+        )
+    statement = statement.order_by(PricePoint.at, PricePoint.id).limit(query.limit + 1)
+    with db.session(read_only=True) as session:
+        rows = list(session.execute(statement).scalars())
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = page[-1]
+        next_cursor = encode_cursor(last.at, last.id or 0)
+    return HistoryPage([_point(row) for row in page], next_cursor)
+
+
+def _point(row: PricePoint) -> HistoryPoint:
+    return HistoryPoint(
+        offer_id=row.offer_id,
+        provider=row.provider,
+        gpu=row.gpu,
+        region=row.region,
+        tier=Tier(row.tier),
+        price=row.price,
+        at=row.at,
+    )
+
+
+# Retention
+
+
+def prune_history(db: SessionFactory, cutoff: datetime) -> int:
+    """Delete points older than `cutoff`, keeping each offer's last one before it; the count."""
+    newer = aliased(PricePoint)
+    superseded = exists().where(
+        newer.offer_id == PricePoint.offer_id,
+        newer.at < cutoff,
+        or_(newer.at > PricePoint.at, and_(newer.at == PricePoint.at, newer.id > PricePoint.id)),
+    )
+    with db.session() as session:
+        result = session.execute(delete(PricePoint).where(PricePoint.at < cutoff, superseded))
+    deleted = int(getattr(result, "rowcount", 0) or 0)
+    log.info("price history: pruned %d points older than %s", deleted, cutoff.isoformat())
+    return deleted
+
+
+def schedule_pruning(
+    jobs: JobRegistry,
+    db: SessionFactory,
+    retention_days: int,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Register the daily job that keeps `retention_days` of history."""
+    retention = timedelta(days=retention_days)
+    jobs.add(PRUNE_JOB, lambda: prune_history(db, clock() - retention), PRUNE_EVERY_SECONDS)

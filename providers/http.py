@@ -16,7 +16,7 @@ import httpx
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -30,12 +30,24 @@ RefusalReader = Callable[[httpx.Response], ProviderRefused]
 
 
 class _Transient(Exception):
-    """A fault worth retrying; carries the Retry-After the provider asked for, if any."""
+    """A fault worth retrying; carries the Retry-After the provider asked for, if any.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `maybe_done` marks a request that reached the provider without an answer (a read timeout,
+    a dropped connection): it may have taken effect, so only an idempotent request retries it.
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, maybe_done: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.maybe_done = maybe_done
+
+
+# Methods that may be repeated safely; a POST is repeated only when the caller says so
+# (e.g. it carries an Idempotency-Key), so a lost answer never creates a second instance.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
@@ -79,12 +91,23 @@ class ProviderHTTP:
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request, retrying transient faults; return the decoded JSON body."""
+    def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> Any:
+        """Send a request, retrying transient faults; return the decoded JSON body.
+
+        A request that is not idempotent is retried only when the provider surely did not act
+        on it (it answered 429 or 5xx, or the connection was never made).
+        """
+        safe = method.upper() in _IDEMPOTENT if idempotent is None else idempotent
+
+        def worth_retrying(exc: BaseException) -> bool:
+            return isinstance(exc, _Transient) and (safe or not exc.maybe_done)
+
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self.config.retry_attempts)),
             wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
+            retry=retry_if_exception(worth_retrying),
             reraise=True,
         )
         try:
@@ -112,10 +135,14 @@ class ProviderHTTP:
     def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise _Transient(f"timed out after {self.config.timeout_seconds:g}s") from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Transient(f"could not connect ({type(exc).__name__})") from None
+        except httpx.TimeoutException:
+            message = f"timed out after {self.config.timeout_seconds:g}s"
+            raise _Transient(message, maybe_done=True) from None
+        except httpx.TransportError as exc:
+            message = f"connection lost ({type(exc).__name__})"
+            raise _Transient(message, maybe_done=True) from None
         if response.status_code == 429:
             raise _Transient("rate limited (429)", _retry_after_seconds(response))
         if response.status_code >= 500:

@@ -103,7 +103,7 @@ class Upstream:
     """Where the connect proxy sends a rental's traffic, and the credentials it adds."""
 
     base_url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # credentials
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from broker import ledger
 from broker.ledger_tables import Hold
-from broker.rentals.billing import Billing, hold_for
+from broker.rentals.billing import Billing
 from broker.rentals.tables import Rental
 
 log = logging.getLogger("gpubroker.rentals")
@@ -58,27 +58,6 @@ def bill_to(session: Session, rental: Rental, at: datetime) -> bool:
     rental.billed_until = after.billed_until
     rental.charged = after.charged
     return covered
-
-
-def keep_hold_ahead(
-    session: Session, rental: Rental, *, ahead_seconds: int, refill_seconds: int
-) -> bool:
-    """Top the hold up when it covers less than `ahead_seconds`; False when credit is exhausted.
-
-    The refill aims at `refill_seconds` of running, as far as available credit allows. False
-    means the hold and the available credit together cannot pay for `ahead_seconds` more.
-    """
-    hold = session.get(Hold, rental.hold_id, populate_existing=True)
-    if hold is None or hold.status != "open":
-        return False
-    need = hold_for(rental.price_per_hour, ahead_seconds)
-    if hold.held >= need:
-        return True
-    available = ledger.balances(session, rental.account_id).available
-    refill = min(hold_for(rental.price_per_hour, refill_seconds) - hold.held, available)
-    if refill > 0:
-        ledger.extend_hold(session, hold.id, refill)
-    return hold.held + max(refill, 0) >= need
 
 
 def close(

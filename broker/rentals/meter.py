@@ -14,22 +14,78 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, select
 
-from broker.db import Database
-from broker.rentals.accounting import bill_to, close, keep_hold_ahead
+from broker.db import Database, bulk_update
+from broker.ledger import Balances, Move
+from broker.ledger_batch import HoldState, move_holds
+from broker.rentals.accounting import close
+from broker.rentals.billing import Billing, hold_for
 from broker.rentals.service import lock_rental
 from broker.rentals.tables import Rental
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import NotSupported, RentalProvider
 
 log = logging.getLogger("gpubroker.rentals")
-BATCH = 200
+BATCH = 2500
+
+
+_rentals = Rental.__table__  # type: ignore[attr-defined]
+_BILLING_COLUMNS = [
+    _rentals.c[name]
+    for name in (
+        "id",
+        "hold_id",
+        "price_per_hour",
+        "billed_seconds",
+        "billed_until",
+        "charged",
+        "last_seen_running_at",
+    )
+]
+
+
+@dataclass
+class TickPlan:
+    """One rental's part of a tick: charge `amount`, then keep the hold ahead.
+
+    The charge comes from the hold, then from available credit; what neither covers is never
+    charged. The hold is then refilled towards `refill` when it covers less than `need`.
+    `broke` says the account can no longer pay for what comes next.
+    """
+
+    rental_id: str
+    charged: int
+    billed_seconds: int
+    after: Billing
+    amount: int
+    need: int
+    refill: int
+    broke: bool = False
+
+    def moves(self, hold: HoldState, state: Balances) -> list[Move]:
+        held, available = hold.held, state.available
+        moves: list[Move] = []
+        if self.amount <= held:
+            moves.append(("charge", self.amount))
+            held -= self.amount
+        else:
+            extra = min(self.amount - held, available)
+            moves += [("hold", extra), ("charge", held + extra)]
+            available -= extra
+            self.broke = held + extra < self.amount
+            held = 0
+        if held < self.need:
+            top_up = max(0, min(self.refill - held, available))
+            moves.append(("hold", top_up))
+            self.broke = self.broke or held + top_up < self.need
+        return moves
 
 
 @dataclass
 class MeterReport:
     billed: int = 0
+    out_of_credit: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
 
 
@@ -56,30 +112,60 @@ class Meter:
         broke: list[str] = []
         for start in range(0, len(ids), BATCH):
             with self.db.session() as session:
-                rentals = session.exec(
-                    select(Rental)
-                    .where(col(Rental.id).in_(ids[start : start + BATCH]))
-                    .where(Rental.status == "running")
-                    .order_by(col(Rental.id))
-                    .with_for_update()
-                ).all()
-                for rental in rentals:
-                    seen = rental.last_seen_running_at or self.clock()
-                    covered = bill_to(session, rental, min(self.clock(), seen))
-                    ahead = keep_hold_ahead(
-                        session,
-                        rental,
-                        ahead_seconds=self.ahead_seconds,
-                        refill_seconds=self.min_hold_seconds,
-                    )
-                    if not (covered and ahead):
-                        broke.append(rental.id)
-                    session.add(rental)
-                    report.billed += 1
+                broke += self._tick(session, ids[start : start + BATCH])
+            report.billed += min(BATCH, len(ids) - start)
+        report.out_of_credit = broke
         for rental_id in broke:
             if self.stop_for_credit(rental_id):
                 report.stopped.append(rental_id)
         return report
+
+    def _tick(self, session: Session, ids: list[str]) -> list[str]:
+        """Bill one batch of rentals in one transaction; returns those out of credit."""
+        now = self.clock()
+        rentals = session.connection().execute(
+            select(*_BILLING_COLUMNS)
+            .where(_rentals.c.id.in_(ids), _rentals.c.status == "running")
+            .order_by(_rentals.c.id)
+            .with_for_update()
+        )
+        plans: dict[str, TickPlan] = {}
+        for rental in rentals:
+            if rental.hold_id is None or rental.billed_until is None:
+                continue
+            seen = min(now, rental.last_seen_running_at or now)
+            billing = Billing(rental.billed_seconds, rental.billed_until, rental.charged)
+            after, amount = billing.advance(rental.price_per_hour, seen)
+            plans[rental.hold_id] = TickPlan(
+                rental.id,
+                rental.charged,
+                rental.billed_seconds,
+                after,
+                amount,
+                need=hold_for(rental.price_per_hour, self.ahead_seconds),
+                refill=hold_for(rental.price_per_hour, self.min_hold_seconds),
+            )
+        moved = move_holds(
+            session, list(plans), lambda hold, state: plans[hold.id].moves(hold, state)
+        )
+        broke: list[str] = []
+        updates = []
+        for hold_id, plan in plans.items():
+            charged = moved[hold_id].charged if hold_id in moved else 0
+            if hold_id not in moved or plan.broke:
+                broke.append(plan.rental_id)
+            if plan.after.billed_seconds == plan.billed_seconds:
+                continue
+            updates.append(
+                {
+                    "id": plan.rental_id,
+                    "billed_seconds": plan.after.billed_seconds,
+                    "billed_until": plan.after.billed_until,
+                    "charged": plan.charged + charged,
+                }
+            )
+        bulk_update(session.connection(), _rentals, "id", updates)
+        return broke
 
     def stop_for_credit(self, rental_id: str) -> bool:
         """Stop (or terminate) a rental whose account ran out of credit; True when it ended."""
@@ -87,7 +173,12 @@ class Meter:
             rental = session.get(Rental, rental_id)
         if rental is None or rental.status != "running" or not rental.handle or not rental.provider:
             return False
-        adapter = self.adapters[rental.provider]
+        adapter = self.adapters.get(rental.provider)
+        if adapter is None:
+            log.warning(
+                "rental %s is out of credit, but %s is not enabled", rental_id, rental.provider
+            )
+            return False
         ended = "stopped"
         try:
             try:

@@ -264,6 +264,11 @@ class RentalService:
             try:
                 self.adapters[rental.provider].terminate(rental.handle)
             except ProviderRefused as exc:
+                if exc.reason == "conflict":
+                    raise conflict(
+                        f"{rental.provider} cannot terminate this instance yet ({exc.message}); "
+                        "it is still starting: retry in a moment"
+                    ) from None
                 if exc.reason != "not_found":
                     raise provider_error(rental.provider, exc) from None
             except ProviderError as exc:

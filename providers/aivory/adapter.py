@@ -1,51 +1,46 @@
-"""The AIVory adapter: HTTP through `ProviderHTTP`, meaning through `parse`.
+"""The AIVory adapter: HTTP through `ProviderHTTP`, meaning through `parse`, `instances` and
+`workload`.
 
 The offer listing needs the account key and does not page. It takes GPU model, minimum memory
 and maximum price filters, so those are pushed down to shrink the response; the caller still
 filters what comes back. The GPU goes down as its family ("H100" for "H100 SXM"), the way AIVory
 spells models: a canonical name it does not use would silently drop offers, a family only
 widens the answer.
+
+A rent is sent once, never retried: AIVory has no idempotency key and places a credit hold, so a
+retry after a timeout could start and bill a second rental. AIVory cannot stop or start a rental
+and documents no way to list rentals, so those raise `NotSupported`. A running rental is reached
+at its `endpoint` with the account key, which `upstream` hands to the connect proxy.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
-
-import httpx
+from typing import Any
+from urllib.parse import quote
 
 from pricing.gpus import canonical_gpu
 from pricing.money import format_usd
+from pricing.offer import Offer
+from providers.aivory import instances
+from providers.aivory import workload as rules
 from providers.aivory.parse import PROVIDER, parse_offers
-from providers.base import OfferFilters, OfferPage, ProviderConfig, ProviderRefused
+from providers.aivory.refusals import read_refusal
+from providers.base import (
+    MalformedResponse,
+    OfferFilters,
+    OfferPage,
+    ProviderConfig,
+    ProviderRefused,
+)
 from providers.http import ProviderHTTP
-from providers.parsing import optional
+from providers.parsing import MalformedItem
+from providers.rental import Instance, InstanceStatus, NotSupported, Upstream, Workload
 
 OFFERS_PATH = "/v1/gpu/offers"
-# AIVory's error codes, and HTTP statuses without one, in the broker's refusal words.
-_REFUSAL_REASONS = {
-    401: "unauthorized",
-    403: "unauthorized",
-    402: "insufficient_credit",
-    404: "not_found",
-    409: "no_capacity",
-}
-
-
-def read_refusal(response: httpx.Response) -> ProviderRefused:
-    """A 4xx as a refusal, with AIVory's `{"error": {"code", "message"}}` where it sent one."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    code = optional(body, "error", "code") if isinstance(body, dict) else None
-    message = optional(body, "error", "message") if isinstance(body, dict) else None
-    reason = _REFUSAL_REASONS.get(response.status_code, "refused")
-    if isinstance(code, str) and code in _REFUSAL_REASONS.values():
-        reason = code
-    detail = message if isinstance(message, str) and message else f"status {response.status_code}"
-    return ProviderRefused(
-        PROVIDER, f"refused the request: {detail}", status=response.status_code, reason=reason
-    )
+RENT_PATH = "/v1/gpu/rent"
+RENTALS_PATH = "/v1/gpu/rentals"
 
 
 def offer_query(filters: OfferFilters | None) -> dict[str, str]:
@@ -62,6 +57,10 @@ def offer_query(filters: OfferFilters | None) -> dict[str, str]:
     return query
 
 
+def rental_path(handle: str) -> str:
+    return f"{RENTALS_PATH}/{quote(handle, safe='')}"
+
+
 class AivoryAdapter:
     """AIVory Smart Inference: per-GPU spot (and some on-demand) offers across upstreams."""
 
@@ -69,10 +68,82 @@ class AivoryAdapter:
 
     def __init__(self, config: ProviderConfig) -> None:
         self._http = ProviderHTTP(PROVIDER, config, read_refusal=read_refusal)
+        self._rent_http = ProviderHTTP(
+            PROVIDER, replace(config, retry_attempts=1), read_refusal=read_refusal
+        )
+        self._api_key = config.api_key
 
     def list_offers(self, filters: OfferFilters | None = None) -> OfferPage:
         payload = self._http.get(OFFERS_PATH, params=offer_query(filters))
         return parse_offers(payload, datetime.now(UTC))
 
+    def check_workload(self, offer: Offer, workload: Workload) -> None:
+        rules.check_workload(offer, workload)
+
+    def provision(self, offer: Offer, workload: Workload, rental_id: str) -> Instance:
+        """Rent `offer`; AIVory keeps no tag, so `rental_id` is only echoed on the result."""
+        body = rules.rent_request(offer, workload)
+        instance = self._read(self._rent_http.post(RENT_PATH, json=body))
+        return replace(instance, rental_id=rental_id)
+
+    def status(self, handle: str) -> Instance:
+        return self._read(self._http.get(rental_path(handle)))
+
+    def terminate(self, handle: str) -> Instance:
+        """DELETE; an unknown rental is reported terminated, an ended one as it ended."""
+        try:
+            payload = self._http.request("DELETE", rental_path(handle))
+        except ProviderRefused as refused:
+            if refused.reason != "not_found":
+                raise
+            return Instance(PROVIDER, handle, InstanceStatus.TERMINATED, reason="not found")
+        if isinstance(payload, dict) and "status" in payload:
+            return self._read(payload)
+        return self.status(handle)
+
+    def stop(self, handle: str) -> Instance:
+        raise NotSupported(PROVIDER, "AIVory cannot stop a rental; terminate it instead")
+
+    def start(self, handle: str) -> Instance:
+        raise NotSupported(PROVIDER, "AIVory cannot stop or start a rental")
+
+    def upstream(self, handle: str) -> Upstream | None:
+        """The running rental's OpenAI-compatible base URL, reached with the account key."""
+        payload = self._http.get(rental_path(handle))
+        instance = self._read(payload)
+        if instance.status is not InstanceStatus.RUNNING:
+            raise ProviderRefused(
+                PROVIDER,
+                f"rental {handle} is {instance.status.value}; "
+                "it has an endpoint only while running",
+                reason="conflict",
+            )
+        try:
+            endpoint = instances.rental_endpoint(payload)
+        except MalformedItem as exc:
+            raise MalformedResponse(PROVIDER, f"rental {handle}: {exc}") from None
+        if endpoint is None:
+            raise MalformedResponse(PROVIDER, f"rental {handle} is running without an endpoint")
+        if not self._api_key:
+            raise ProviderRefused(
+                PROVIDER, "no API key is configured to reach the endpoint", reason="unauthorized"
+            )
+        return Upstream(endpoint, {"Authorization": f"Bearer {self._api_key}"})
+
+    def list_instances(self) -> list[Instance]:
+        raise NotSupported(PROVIDER, "AIVory documents no way to list rentals")
+
     def close(self) -> None:
         self._http.close()
+        self._rent_http.close()
+
+    @staticmethod
+    def _read(payload: Any) -> Instance:
+        if not isinstance(payload, dict):
+            raise MalformedResponse(PROVIDER, "a rental is not a JSON object")
+        try:
+            return instances.parse_rental(payload)
+        except MalformedItem as exc:
+            raise MalformedResponse(
+                PROVIDER, f"a rental is not the documented shape: {exc}"
+            ) from None

@@ -2,7 +2,8 @@
 
 Everything random is drawn from one `random.Random(seed)`, so a seed always gives the same
 catalog. Each GPU model is listed by several upstream providers in several regions, mostly as
-spot offers priced below the on-demand range, with an on-demand twin for some of them.
+spot offers priced below the on-demand range, with an on-demand twin for some of them. Capacity
+is finite: an offer holds a few rentals at a time and is listed unavailable while none is free.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ LISTINGS_PER_MODEL = 4
 SPOT_DISCOUNT = (0.45, 0.75)
 # Every this-many-th offer is listed as momentarily unavailable.
 UNAVAILABLE_EVERY = 9
+# Rentals an offer can hold at once.
+OFFER_CAPACITY = 2
 
 
 @dataclass
 class GpuOffer:
-    """One listed offer; `price` walks as prices drift."""
+    """One listed offer; `price` walks as prices drift; `free` is how many more rentals it holds."""
 
     gpu_model: str
     vram_gb: int
@@ -49,7 +52,11 @@ class GpuOffer:
     price: float
     interruption_probability: float
     spot: bool
-    available: bool
+    free: int = OFFER_CAPACITY
+
+    @property
+    def available(self) -> bool:
+        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -84,7 +91,6 @@ def seed_offers(seed: int) -> list[GpuOffer]:
                     price=round(on_demand * rng.uniform(*SPOT_DISCOUNT), 3),
                     interruption_probability=round(rng.uniform(0.01, 0.15), 3),
                     spot=True,
-                    available=True,
                 )
             )
             if position == 0:
@@ -97,9 +103,8 @@ def seed_offers(seed: int) -> list[GpuOffer]:
                         price=on_demand,
                         interruption_probability=0.0,
                         spot=False,
-                        available=True,
                     )
                 )
     for index in range(UNAVAILABLE_EVERY - 1, len(offers), UNAVAILABLE_EVERY):
-        offers[index].available = False
+        offers[index].free = 0
     return offers

@@ -1,73 +1,41 @@
-"""A loopback AIVory: the documented offer listing over real HTTP, behind a Bearer key.
+"""A loopback AIVory: the documented offer listing and rental endpoints over HTTP, behind a key.
 
 Any key starting with `si_` is accepted, as AIVory's keys do; anything else is a 401. State lives
-in `AivoryState` so that rental endpoints can share it later. Each read of the listing moves
-every price one step of the knobs' random walk and keeps the result, then applies the filters.
+in `AivoryState` (`sim_state.py`). Each read of the listing moves every price one step of the
+knobs' random walk and keeps the result, then applies the filters. Errors are AIVory's
+`{"error": {"code", "message"}}`.
+
+Beyond the documented API, for tests and the demo: `GET /_sim/instances` lists every rental with
+its status, and `POST /_sim/instances/{id}/interrupt` takes a spot rental's GPU back. AIVory
+documents no rental listing, so the simulator offers none on the public paths either.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-from collections import Counter
+import asyncio
+import json
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from providers.aivory.seed import GpuOffer, seed_offers
+from providers.aivory.sim_state import AivoryState, SimError
 from providers.simkit import SimulatorKnobs, install_knobs
 
+__all__ = ["AivoryState", "create_simulator"]
+
 KEY_PREFIX = "si_"
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
-def _model_key(name: str) -> str:
-    return _NOT_ALNUM.sub("", name.lower())
-
-
-class AivoryState:
-    """The simulated provider's offers, plus what it has been asked (for tests and the demo)."""
-
-    def __init__(self, knobs: SimulatorKnobs) -> None:
-        self.knobs = knobs
-        self.offers: list[GpuOffer] = seed_offers(knobs.seed)
-        self.requests: Counter[str] = Counter()
-        self.last_query: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests[request.url.path] += 1
-            self.last_query = dict(request.query_params)
-
-    def read_offers(
-        self,
-        gpu_model: str | None,
-        provider: str | None,
-        min_vram: float | None,
-        max_price: float | None,
-    ) -> list[dict[str, object]]:
-        """Drift every price, then list the offers passing all the given filters."""
-        with self._lock:
-            for offer in self.offers:
-                offer.price = self.knobs.drift(offer.price)
-            return [
-                offer.to_json()
-                for offer in self.offers
-                if (gpu_model is None or _model_key(gpu_model) in _model_key(offer.gpu_model))
-                and (provider is None or provider.lower() == offer.provider_id)
-                and (min_vram is None or offer.vram_gb >= min_vram)
-                and (max_price is None or offer.price <= max_price)
-            ]
-
-
-def _authorized(request: Request) -> bool:
+def require_key(request: Request) -> None:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and key.strip().startswith(KEY_PREFIX)
+    if scheme.lower() != "bearer" or not key.strip().startswith(KEY_PREFIX):
+        raise SimError(
+            401, "unauthorized", "Missing or invalid API key: send Authorization: Bearer si_..."
+        )
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
 
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
@@ -77,21 +45,53 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     app = FastAPI(title="AIVory simulator")
     app.state.sim = state
     install_knobs(app, knobs)
+    authorized = [Depends(require_key)]
 
-    @app.get("/v1/gpu/offers", response_model=None)
+    @app.exception_handler(SimError)
+    async def refused(request: Request, exc: SimError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status
+        )
+
+    @app.get("/v1/gpu/offers", dependencies=authorized)
     def offers(
         request: Request,
         gpu_model: str | None = None,
         provider: str | None = None,
         min_vram: float | None = None,
         max_price: float | None = None,
-    ) -> dict[str, object] | JSONResponse:
+    ) -> dict[str, object]:
         state.record(request)
-        if not _authorized(request):
-            return _error(
-                401, "unauthorized", "Missing or invalid API key: send Authorization: Bearer si_..."
-            )
         data = state.read_offers(gpu_model, provider, min_vram, max_price)
         return {"object": "list", "count": len(data), "data": data}
+
+    @app.post("/v1/gpu/rent", status_code=201, dependencies=authorized)
+    async def rent(request: Request) -> dict[str, object]:
+        state.record(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SimError(400, "invalid_request", "The body is not JSON") from None
+        created = state.rent(body, _base_url(request))
+        await asyncio.sleep(knobs.accept_delay_seconds)
+        return created
+
+    @app.get("/v1/gpu/rentals/{rental_id}", dependencies=authorized)
+    def rental(rental_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.get(rental_id, _base_url(request))
+
+    @app.delete("/v1/gpu/rentals/{rental_id}", dependencies=authorized)
+    def terminate(rental_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.terminate(rental_id, _base_url(request))
+
+    @app.get("/_sim/instances")
+    def all_rentals(request: Request) -> dict[str, object]:
+        return {"instances": state.all_rentals(_base_url(request))}
+
+    @app.post("/_sim/instances/{rental_id}/interrupt")
+    def interrupt(rental_id: str, request: Request) -> dict[str, object]:
+        return state.interrupt(rental_id, _base_url(request))
 
     return app

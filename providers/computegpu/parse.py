@@ -74,7 +74,6 @@ def parse_listing(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
     if gpu_count < 1:
         raise MalformedItem(f"gpuCount is not positive: {gpu_count}")
     location = optional(item, "location")
-    instance_type = optional(item, "instanceType")
     return Offer(
         id=offer_id(PROVIDER, "listing", listing_id),
         provider=PROVIDER,
@@ -89,16 +88,34 @@ def parse_listing(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
         available_count=None,
         updated_at=fetched_at,
         gpu_known=gpu.known,
-        ref={
-            "family": "listing",
-            "listing_id": listing_id,
-            "instance_type": (
-                DEFAULT_INSTANCE_TYPE
-                if instance_type is None
-                else text(instance_type, "instanceType").lower()
-            ),
-        },
+        ref=_listing_ref(item, listing_id),
     )
+
+
+def _listing_ref(item: Mapping[str, Any], listing_id: str) -> dict[str, str]:
+    """What renting the listing needs: its id, how it is reached, the models it serves.
+
+    `ollama_models` (comma-joined, as ref values are strings) is set only where the listing
+    publishes models; a listing that names none is not held to a list.
+    """
+    instance_type = optional(item, "instanceType")
+    ref = {
+        "family": "listing",
+        "listing_id": listing_id,
+        "instance_type": (
+            DEFAULT_INSTANCE_TYPE
+            if instance_type is None
+            else text(instance_type, "instanceType").lower()
+        ),
+    }
+    models = optional(item, "ollamaModels")
+    if models is not None:
+        if not isinstance(models, list):
+            raise MalformedItem(f"ollamaModels is not a list: {models!r}")
+        names = [text(model, "ollamaModels item") for model in models]
+        if names:
+            ref["ollama_models"] = ",".join(names)
+    return ref
 
 
 def parse_gpu_types(payload: Any, fetched_at: datetime) -> OfferPage:

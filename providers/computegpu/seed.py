@@ -34,6 +34,9 @@ UNAVAILABLE_EVERY = 7
 SPOT_SHARE = 0.25
 SPOT_DISCOUNT = (0.45, 0.55)
 
+# Each type's pool holds this many of its largest pods.
+CLOUD_POOL_PODS = 2
+
 # gpuType, memory per GPU, on-demand price range, whether it sells spot, largest GPU count.
 CLOUD_TYPES: tuple[tuple[str, int, tuple[float, float], bool, int], ...] = (
     ("RTX 3090", 24, (0.18, 0.32), True, 4),
@@ -89,6 +92,8 @@ class GpuType:
     spot_price_per_hour: float | None
     available: bool
     max_count: int
+    # GPUs of this type free to deploy: pods take them, destroying a pod gives them back.
+    free_gpus: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -97,7 +102,8 @@ class GpuType:
             "pricePerHour": self.price_per_hour,
             "spotPricePerHour": self.spot_price_per_hour,
             "available": self.available,
-            "maxCount": self.max_count,
+            # The largest pod that can be deployed now; the type's own limit while sold out.
+            "maxCount": min(self.max_count, self.free_gpus) if self.free_gpus else self.max_count,
         }
 
 
@@ -151,6 +157,7 @@ def seed_gpu_types(seed: int) -> list[GpuType]:
                 ),
                 available=index != sold_out,
                 max_count=max_count,
+                free_gpus=0 if index == sold_out else max_count * CLOUD_POOL_PODS,
             )
         )
     return types

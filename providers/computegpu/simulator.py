@@ -1,21 +1,29 @@
-"""A loopback ComputeGPU: marketplace search and GPU cloud types over real HTTP.
+"""A loopback ComputeGPU: marketplace search and rentals, GPU cloud types and pods, over HTTP.
 
 Search honours the documented filters server-side and caps a page at `MAX_PAGE_SIZE` listings
 whatever `limit` asks, as real APIs cap pages, so clients must follow `total`. A read of the
 catalog (a search from offset 0, or the type list) moves prices one step of the knobs' random
 walk; the pages after the first see the same prices, so paging stays consistent.
+
+Rental and pod endpoints need `Authorization: Bearer <key>` (any non-empty key); their state is
+`sim_rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) is left to the
+workload emulation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from providers.computegpu.seed import GpuType, Listing, seed_gpu_types, seed_listings
+from providers.computegpu.sim_rentals import RentalBook, SimPod, SimRefusal, SimRental
 from providers.simkit import SimulatorKnobs, install_knobs
 
 MAX_PAGE_SIZE = 20
@@ -35,6 +43,8 @@ class ComputeGpuState:
         self.knobs = knobs
         self.listings: list[Listing] = seed_listings(knobs.seed)
         self.gpu_types: list[GpuType] = seed_gpu_types(knobs.seed)
+        self.book = RentalBook(knobs, self.listings, self.gpu_types)
+        self.last_deploy: dict[str, Any] | None = None
         self.requests: Counter[str] = Counter()
         self.last_query: dict[str, dict[str, str]] = {}
         self.last_authorization: str | None = None
@@ -88,6 +98,29 @@ class ComputeGpuState:
                 gpu_type.spot_price_per_hour = self.knobs.drift(gpu_type.spot_price_per_hour)
         return {"types": [gpu_type.to_json() for gpu_type in self.gpu_types]}
 
+    def interrupt(self, instance_id: str) -> SimPod | SimRental:
+        return self.book.interrupt(instance_id)
+
+
+class DeployRequest(BaseModel):
+    gpuType: str
+    gpuCount: int = 1
+    models: list[str] = Field(default_factory=list)
+    instanceType: Literal["ollama", "docker", "ssh"] = "ollama"
+    volumeGb: int = 50
+    image: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    sshKey: str | None = None
+    bidPerGpu: float | None = None
+
+
+def _unauthorized(request: Request) -> JSONResponse | None:
+    """A 401 unless the request carries a bearer key."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return None
+    return JSONResponse({"error": "Unauthorized: missing or invalid API key."}, status_code=401)
+
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `ComputeGpuState`."""
@@ -96,6 +129,10 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     app = FastAPI(title="ComputeGPU simulator")
     app.state.sim = state
     install_knobs(app, knobs)
+
+    @app.exception_handler(SimRefusal)
+    async def refused(request: Request, exc: SimRefusal) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,4 +170,124 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         state.record(request)
         return state.read_gpu_types()
 
+    install_rental_routes(app, state)
     return app
+
+
+def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
+    """The authenticated marketplace rental and GPU cloud pod endpoints, and the test hooks."""
+    book = state.book
+
+    @app.post("/api/v1/marketplace/rent/{listing_id}", response_model=None)
+    async def rent(listing_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        rental = book.rent(listing_id)
+        # The rental exists from here on, whether or not the caller hears about it.
+        await asyncio.sleep(state.knobs.accept_delay_seconds)
+        return {
+            "rentalId": rental.id,
+            "apiKey": rental.api_key,
+            "endpoint": rental.endpoint,
+            "status": rental.status,
+            "pricePerHour": rental.price_per_hour,
+        }
+
+    @app.get("/api/v1/marketplace/rentals", response_model=None)
+    async def rentals(request: Request, status: str | None = None) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        chosen = [r for r in book.rentals.values() if status is None or r.status == status]
+        return {"rentals": [rental.to_json(with_key=False) for rental in chosen]}
+
+    @app.get("/api/v1/marketplace/rentals/{rental_id}", response_model=None)
+    async def rental(rental_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return {"rental": book.rental(rental_id).to_json()}
+
+    @app.post("/api/v1/marketplace/rentals/{rental_id}/stop", response_model=None)
+    async def stop_rental(rental_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        stopped = book.stop_rental(rental_id)
+        seconds = stopped.meter.seconds()
+        return {
+            "rental": stopped.to_json(),
+            "cost": {"total": stopped.cost(), "seconds": round(seconds)},
+        }
+
+    async def deploy(body: DeployRequest, *, spot: bool) -> dict[str, Any]:
+        state.last_deploy = body.model_dump(exclude={"env", "sshKey"})
+        pod = book.deploy(body.model_dump(), body.bidPerGpu, spot=spot)
+        await asyncio.sleep(state.knobs.accept_delay_seconds)
+        return {"instance": pod.to_json()}
+
+    @app.post("/api/v1/gpu/deploy", response_model=None)
+    async def deploy_on_demand(
+        body: DeployRequest, request: Request
+    ) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return await deploy(body, spot=False)
+
+    @app.post("/api/v1/gpu/deploy-spot", response_model=None)
+    async def deploy_spot(body: DeployRequest, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return await deploy(body, spot=True)
+
+    @app.get("/api/v1/gpu/pods", response_model=None)
+    async def pods(request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return {"instances": [pod.to_json(with_key=False) for pod in book.live_pods()]}
+
+    @app.get("/api/v1/gpu/pods/{pod_id}", response_model=None)
+    async def pod(pod_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return {"instance": book.pod(pod_id).to_json()}
+
+    @app.put("/api/v1/gpu/pods/{pod_id}/{action}", response_model=None)
+    async def pod_action(
+        pod_id: str, action: str, request: Request
+    ) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        actions = {"stop": book.pause, "resume": book.resume}
+        if action not in actions:
+            return JSONResponse({"error": f"Unknown action: {action}."}, status_code=404)
+        return {"instance": actions[action](pod_id).to_json()}
+
+    @app.delete("/api/v1/gpu/pods/{pod_id}", response_model=None)
+    async def destroy(pod_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        destroyed = book.destroy(pod_id)
+        return {"instance": destroyed.to_json(), "finalCost": destroyed.cost()}
+
+    @app.post("/_sim/instances/{instance_id}/interrupt")
+    async def interrupt(instance_id: str) -> dict[str, Any]:
+        interrupted = state.interrupt(instance_id)
+        if isinstance(interrupted, SimRental):
+            return {"rental": interrupted.to_json(with_key=False)}
+        return {"instance": interrupted.to_json(with_key=False)}
+
+    @app.get("/_sim/instances")
+    async def every_instance() -> dict[str, Any]:
+        listed = [
+            {"id": r.id, "family": "listing", "status": r.status} for r in book.rentals.values()
+        ]
+        listed += [{"id": p.id, "family": "pod", "status": p.phase} for p in book.every_pod()]
+        return {"instances": listed}

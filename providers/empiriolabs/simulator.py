@@ -1,28 +1,37 @@
-"""A loopback EmpirioLabs: the documented catalog endpoints over real HTTP.
+"""A loopback EmpirioLabs: the documented catalog and GPU instance endpoints over real HTTP.
 
-State lives in `EmpirioLabsState` so that rental endpoints can share it later. Each read of the
-full catalog moves every price one step of the knobs' random walk and keeps the result.
+State lives in `EmpirioLabsState`: the catalog, and the rentals (`InstanceBook`) that take GPUs
+from it. Each read of the full catalog moves every price one step of the knobs' random walk and
+keeps the result. Instance endpoints need `Authorization: Bearer <key>` (any non-empty key).
+The connect proxy's paths (`/v1/gpu/connect/{id}/...`) are left to the workload emulation.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from providers.empiriolabs.seed import CatalogItem, seed_catalog
+from providers.empiriolabs.sim_instances import InstanceBook, SimInstance, SimRefusal
 from providers.simkit import SimulatorKnobs, install_knobs
 
 
 class EmpirioLabsState:
-    """The simulated provider's catalog, plus what it has been asked (for tests and the demo)."""
+    """The simulated provider's catalog and rentals, plus what it has been asked."""
 
     def __init__(self, knobs: SimulatorKnobs) -> None:
         self.knobs = knobs
         self.items: dict[str, CatalogItem] = {item.slug: item for item in seed_catalog(knobs.seed)}
+        self.book = InstanceBook(knobs, self.items)
         self.requests: Counter[str] = Counter()
         self.last_authorization: str | None = None
+        self.last_deploy: dict[str, Any] | None = None
 
     def record(self, request: Request) -> None:
         self.requests[request.url.path] += 1
@@ -33,9 +42,43 @@ class EmpirioLabsState:
             item.price_hourly = self.knobs.drift(item.price_hourly)
         return {"object": "list", "data": [item.to_json() for item in self.items.values()]}
 
+    def interrupt(self, instance_id: str) -> SimInstance:
+        return self.book.interrupt(instance_id)
+
+
+class DeployRequest(BaseModel):
+    gpu_slug: str
+    gpu_count: int = 1
+    mode: Literal["model", "template", "custom"] = "template"
+    hf_id: str | None = None
+    template_slug: str | None = None
+    image: str | None = None
+    ports: list[int] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    def workload(self) -> dict[str, Any]:
+        """What the instance echoes back; `env` may hold tokens and is never echoed."""
+        if self.mode == "model":
+            if not self.hf_id:
+                raise SimRefusal(400, "mode model needs hf_id.", "invalid_request_error")
+            return {"hf_id": self.hf_id}
+        if self.mode == "custom":
+            if not self.image:
+                raise SimRefusal(400, "mode custom needs image.", "invalid_request_error")
+            return {"image": self.image, "ports": list(self.ports)}
+        return {"template_slug": self.template_slug or "web-terminal"}
+
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def _unauthorized(request: Request) -> JSONResponse | None:
+    """A 401 unless the request carries a bearer key."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return None
+    return _error(401, "Missing or invalid API key.", "authentication_error")
 
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
@@ -45,6 +88,15 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     app = FastAPI(title="EmpirioLabs simulator")
     app.state.sim = state
     install_knobs(app, knobs)
+
+    @app.exception_handler(SimRefusal)
+    async def refused(request: Request, exc: SimRefusal) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = ", ".join(str(error["loc"][-1]) for error in exc.errors())
+        return _error(400, f"Invalid request: {fields}", "invalid_request_error")
 
     @app.get("/v1/gpu/catalog")
     async def catalog(request: Request) -> dict[str, object]:
@@ -58,5 +110,60 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         if item is None:
             return _error(404, f"No GPU with slug '{gpu_slug}'.", "not_found")
         return item.to_json()
+
+    @app.post("/v1/gpu/instances", status_code=201, response_model=None)
+    async def deploy(body: DeployRequest, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        state.last_deploy = body.model_dump()
+        instance = state.book.deploy(body.gpu_slug, body.gpu_count, body.mode, body.workload())
+        # The instance exists from here on, whether or not the caller hears about it.
+        await asyncio.sleep(knobs.accept_delay_seconds)
+        return instance.to_json()
+
+    @app.get("/v1/gpu/instances", response_model=None)
+    async def list_instances(request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return {"object": "list", "data": [item.to_json() for item in state.book.all()]}
+
+    @app.get("/v1/gpu/instances/{instance_id}", response_model=None)
+    async def get_instance(instance_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return state.book.get(instance_id).to_json()
+
+    @app.post("/v1/gpu/instances/{instance_id}/{action}", response_model=None)
+    async def act(instance_id: str, action: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        actions = {"stop": state.book.stop, "start": state.book.start, "refresh": state.book.get}
+        if action not in actions:
+            return _error(400, f"Unknown action '{action}'.", "invalid_request_error")
+        return actions[action](instance_id).to_json()
+
+    @app.delete("/v1/gpu/instances/{instance_id}", response_model=None)
+    async def destroy(instance_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        state.record(request)
+        if denied := _unauthorized(request):
+            return denied
+        return state.book.destroy(instance_id).to_json()
+
+    @app.post("/_sim/instances/{instance_id}/interrupt")
+    async def interrupt(instance_id: str) -> dict[str, Any]:
+        return state.interrupt(instance_id).to_json()
+
+    @app.get("/_sim/instances")
+    async def every_instance() -> dict[str, Any]:
+        return {
+            "instances": [
+                {"id": item.id, "status": item.phase, "gpu_slug": item.gpu_slug}
+                for item in state.book.all()
+            ]
+        }
 
     return app

@@ -2,7 +2,8 @@
 
 Everything random is drawn from one `random.Random(seed)`, so a seed always gives the same
 catalog. Prices are drawn per GPU from a realistic range and stored, as Fluence sends them, for
-the whole plan or option.
+the whole plan or option. Capacity is finite: a plan or option holds a few instances at a time,
+and the listing shows it unavailable while none is free.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ BAREMETAL_OPTIONS: MachineTable = (
     (L40S, 4, (("hyperion-compute", "loc_nl1"),)),
 )
 VM_OS_OPTIONS = ("ubuntu-22.04", "ubuntu-24.04", "debian-12")
+# Instances a plan (across its locations) or a VM / bare-metal option can hold at once.
+CONTAINER_CAPACITY = 3
+MACHINE_CAPACITY = 2
 BAREMETAL_OS_OPTIONS = ("ubuntu-22.04", "ubuntu-24.04")
 
 
@@ -94,7 +98,8 @@ def money(amount: float) -> str:
 
 @dataclass
 class ContainerPlan:
-    """One container plan; `price` is for all its GPUs and walks as prices drift."""
+    """One container plan; `price` is for all its GPUs and walks as prices drift; `free` is how
+    many more instances it can hold."""
 
     id: str
     gpu: GpuKind
@@ -103,7 +108,11 @@ class ContainerPlan:
     memory_gb: int
     price: float
     location_ids: tuple[str, ...]
-    available: bool
+    free: int
+
+    @property
+    def available(self) -> bool:
+        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -125,7 +134,8 @@ class ContainerPlan:
 
 @dataclass
 class MachineOption:
-    """One VM or bare-metal option; `price` is for all its GPUs and walks as prices drift."""
+    """One VM or bare-metal option; `price` is for all its GPUs and walks as prices drift; `free`
+    is how many more instances it can hold."""
 
     id: str
     gpu: GpuKind
@@ -134,6 +144,11 @@ class MachineOption:
     location_id: str
     price: float
     os_options: tuple[str, ...]
+    free: int = MACHINE_CAPACITY
+
+    @property
+    def available(self) -> bool:
+        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -142,6 +157,7 @@ class MachineOption:
             "location": location_json(self.location_id),
             "price_per_hour": money(self.price),
             "os_options": list(self.os_options),
+            "available": self.available,
         }
 
 
@@ -164,7 +180,7 @@ def seed_catalog(seed: int) -> FluenceCatalog:
             memory_gb=ram_gb,
             price=_plan_price(rng, gpu, count),
             location_ids=location_ids,
-            available=available,
+            free=CONTAINER_CAPACITY if available else 0,
         )
         for gpu, count, vcpus, ram_gb, location_ids, available in CONTAINER_PLANS
     ]

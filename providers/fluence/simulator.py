@@ -1,50 +1,40 @@
-"""A loopback Fluence GPU Cloud: the documented plan listings over real HTTP.
+"""A loopback Fluence GPU Cloud: the documented plan listings and instance endpoints over HTTP.
 
-State lives in `FluenceState` so that instance endpoints can share it later. Each read of a plan
-listing moves that listing's prices one step of the knobs' random walk and keeps the result.
+State lives in `FluenceState` (`sim_state.py`). Each read of a plan listing moves that listing's
+prices one step of the knobs' random walk and keeps the result. The plan listings are public; the
+instance endpoints need `Authorization: Bearer <any non-empty key>`. Errors come in Fluence's
+two formats: 422 `{"detail": [...]}` from request validation, `{"detail": "..."}` otherwise.
+
+Beyond the documented API, for tests and the demo: `GET /_sim/instances` lists every instance with
+its family and status, and `POST /_sim/instances/{id}/interrupt` answers 409 (Fluence sells no
+spot capacity).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+import asyncio
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 
-from providers.fluence.seed import GpuKind, MachineOption, seed_catalog
+from providers.fluence.seed import GpuKind, MachineOption
+from providers.fluence.sim_state import (
+    MACHINE_FAMILIES,
+    ContainerDeploy,
+    FluenceState,
+    MachineDeploy,
+    SimRefusal,
+)
 from providers.simkit import SimulatorKnobs, install_knobs
 
+__all__ = ["FluenceState", "create_simulator"]
 
-class FluenceState:
-    """The simulated provider's plans, plus what it has been asked (for tests and the demo)."""
 
-    def __init__(self, knobs: SimulatorKnobs) -> None:
-        self.knobs = knobs
-        catalog = seed_catalog(knobs.seed)
-        self.plans = catalog.plans
-        self.machine_options = {"vms": catalog.vms, "baremetal": catalog.baremetal}
-        self.requests: Counter[str] = Counter()
-        self.last_authorization: str | None = None
-        self._lock = threading.Lock()
-
-    def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests[request.url.path] += 1
-            self.last_authorization = request.headers.get("authorization")
-
-    def read_container_plans(self) -> list[dict[str, object]]:
-        with self._lock:
-            for plan in self.plans:
-                plan.price = self.knobs.drift(plan.price)
-            return [plan.to_json() for plan in self.plans]
-
-    def read_machine_plans(self, family: str) -> list[dict[str, object]]:
-        """VM or bare-metal options, grouped by GPU model and then by GPU count."""
-        with self._lock:
-            options = self.machine_options[family]
-            for option in options:
-                option.price = self.knobs.drift(option.price)
-            return _grouped(options)
+def require_key(request: Request) -> None:
+    """Any non-empty Bearer key; checked before the body is validated."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(401, "Not authenticated")
 
 
 def _grouped(options: list[MachineOption]) -> list[dict[str, object]]:
@@ -72,19 +62,85 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     app.state.sim = state
     install_knobs(app, knobs)
 
+    @app.exception_handler(SimRefusal)
+    async def refused(request: Request, exc: SimRefusal) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
     @app.get("/gpu/plans/")
     def container_plans(request: Request) -> list[dict[str, object]]:
         state.record(request)
         return state.read_container_plans()
 
-    @app.get("/gpu/plans/vms")
-    def vm_plans(request: Request) -> list[dict[str, object]]:
-        state.record(request)
-        return state.read_machine_plans("vms")
+    for family in MACHINE_FAMILIES:
+        _machine_routes(app, state, family)
 
-    @app.get("/gpu/plans/baremetal")
-    def baremetal_plans(request: Request) -> list[dict[str, object]]:
+    @app.post("/gpu/instances/", status_code=201, dependencies=[Depends(require_key)])
+    async def deploy_container(body: ContainerDeploy, request: Request) -> dict[str, object]:
         state.record(request)
-        return state.read_machine_plans("baremetal")
+        created = state.deploy_container(body)
+        await asyncio.sleep(knobs.accept_delay_seconds)
+        return created
+
+    @app.get("/gpu/instances/", dependencies=[Depends(require_key)])
+    def list_containers(request: Request) -> list[dict[str, object]]:
+        state.record(request)
+        return state.list("container")
+
+    @app.get("/gpu/instances/{instance_id}", dependencies=[Depends(require_key)])
+    def get_container(instance_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.get("container", instance_id)
+
+    @app.delete("/gpu/instances/{instance_id}", dependencies=[Depends(require_key)])
+    def terminate_container(instance_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.terminate("container", instance_id)
+
+    @app.get("/_sim/instances")
+    def all_instances() -> dict[str, object]:
+        return {"instances": state.all_instances()}
+
+    @app.post("/_sim/instances/{instance_id}/interrupt")
+    def interrupt(instance_id: str) -> dict[str, object]:
+        state.interrupt(instance_id)
+        return {"ok": True}
 
     return app
+
+
+def _machine_routes(app: FastAPI, state: FluenceState, family: str) -> None:
+    """The plan listing and instance endpoints of one machine family (`vms` or `baremetal`).
+
+    Registered before the container routes, so `/gpu/instances/vms` is never read as a
+    container id.
+    """
+    knobs = state.knobs
+    base = f"/gpu/instances/{family}"
+    authorized = [Depends(require_key)]
+
+    @app.get(f"/gpu/plans/{family}", name=f"{family}_plans")
+    def plans(request: Request) -> list[dict[str, object]]:
+        state.record(request)
+        return _grouped(state.read_machine_options(family))
+
+    @app.post(base, status_code=201, dependencies=authorized, name=f"deploy_{family}")
+    async def deploy(body: MachineDeploy, request: Request) -> dict[str, object]:
+        state.record(request)
+        created = state.deploy_machine(family, body)
+        await asyncio.sleep(knobs.accept_delay_seconds)
+        return created
+
+    @app.get(base, dependencies=authorized, name=f"list_{family}")
+    def listing(request: Request) -> list[dict[str, object]]:
+        state.record(request)
+        return state.list(family)
+
+    @app.get(f"{base}/{{instance_id}}", dependencies=authorized, name=f"get_{family}")
+    def get(instance_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.get(family, instance_id)
+
+    @app.delete(f"{base}/{{instance_id}}", dependencies=authorized, name=f"terminate_{family}")
+    def terminate(instance_id: str, request: Request) -> dict[str, object]:
+        state.record(request)
+        return state.terminate(family, instance_id)

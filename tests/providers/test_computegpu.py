@@ -61,12 +61,19 @@ def test_documented_search_gives_one_offer_per_listing() -> None:
     assert (rtx.available, rtx.available_count, rtx.updated_at) == (True, None, FETCHED_AT)
     assert rtx.interruption_probability is None
     assert rtx.interruption_source is InterruptionSource.NONE
-    assert rtx.ref == {"family": "listing", "listing_id": "lst_7f3a9c01", "instance_type": "ollama"}
+    assert rtx.ref == {
+        "family": "listing",
+        "listing_id": "lst_7f3a9c01",
+        "instance_type": "ollama",
+        "ollama_models": "llama3",
+    }
     assert (rtx.price_per_gpu_hour, rtx.effective_price_per_gpu_hour) == (0, 0)
 
     a100 = offers["computegpu:listing:lst-0b44e2d9"]
     assert (a100.gpu_count, a100.tier, a100.region) == (2, Tier.SPOT, "US")
     assert a100.ref["instance_type"] == "docker"
+    # An empty model list publishes nothing to check a workload against.
+    assert "ollama_models" not in a100.ref
     assert offers["computegpu:listing:lst-c19d5e77"].available is False
 
 

@@ -39,7 +39,7 @@ def test_fails_over_from_the_cheapest_candidate(
     first = ranked(broker)[0]
     knobs = broker.sims[first["provider"]].knobs
     if failure in ("5xx", "timeout"):
-        knobs.fail_next(2, failure)  # outlasts the adapter's two attempts
+        knobs.fail_next(2 if failure == "5xx" else 1, failure)  # outlasts the retries
     else:
         knobs.refuse_next(1, failure)
 

@@ -1,0 +1,159 @@
+"""Spot prices: `GET /v1/spot-prices` (compared now) and `GET /v1/spot-prices/history` (over time).
+
+Both are public, like the rest of the catalog. The comparison is computed from the in-memory
+catalog (pricing.spot); the history is read from the recorded change points (pricing.history).
+A GPU is named in any spelling; one that neither the GPU table nor the catalog knows is a 404
+with the closest known names, so a typo gets a "did you mean" instead of an empty answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from broker.api.render import json_response
+from broker.errors import invalid, not_found
+from pricing.catalog import Catalog
+from pricing.gpus import normalize_gpu_key, resolve_gpu_query, suggest_gpus
+from pricing.history import (
+    MAX_LIMIT,
+    HistoryPoint,
+    HistoryQuery,
+    InvalidCursor,
+    SessionFactory,
+    query_history,
+)
+from pricing.money import format_usd
+from pricing.offer import Tier
+from pricing.spot import SpotRow, compare_spot
+
+router = APIRouter(tags=["catalog"])
+
+
+def resolve_gpu(catalog: Catalog, term: str) -> frozenset[str]:
+    """The canonical names a term means, or the catalog's own names for a GPU the table lacks."""
+    resolved = resolve_gpu_query(term)
+    if resolved is not None:
+        return resolved
+    key = normalize_gpu_key(term)
+    names = frozenset(name for name in catalog.index.gpu_names() if normalize_gpu_key(name) == key)
+    if names:
+        return names
+    hint = suggest_gpus(term)
+    did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+    raise not_found(f"unknown GPU {term!r}{did_you_mean}", param="gpu", suggestions=hint)
+
+
+def _usd(micros: int | None) -> str | None:
+    return None if micros is None else format_usd(micros)
+
+
+def spot_row_json(row: SpotRow, stale: frozenset[str]) -> dict[str, Any]:
+    spot, on_demand = row.spot, row.on_demand
+    return {
+        "gpu": row.gpu,
+        "provider": row.provider,
+        "region": row.region,
+        "spot_price": _usd(spot.price_per_gpu_hour if spot else None),
+        "on_demand_price": _usd(on_demand.price_per_gpu_hour if on_demand else None),
+        "savings_pct": row.savings_pct,
+        "interruption_probability": row.interruption_probability,
+        "interruption_source": spot.interruption_source.value if spot else None,
+        "risk_bucket": row.risk_bucket,
+        "effective_price": _usd(row.effective_price),
+        "updated_at": row.updated_at,
+        "spot_offer_id": spot.id if spot else None,
+        "on_demand_offer_id": on_demand.id if on_demand else None,
+        "stale": row.provider in stale,
+    }
+
+
+def history_point_json(point: HistoryPoint) -> dict[str, Any]:
+    return {
+        "provider": point.provider,
+        "gpu": point.gpu,
+        "region": point.region,
+        "tier": point.tier.value,
+        "price": format_usd(point.price),
+        "at": point.at,
+        "offer_id": point.offer_id,
+    }
+
+
+@router.get("/v1/spot-prices")
+async def spot_prices(
+    request: Request,
+    gpu: Annotated[str, Query(min_length=1, max_length=100, description="GPU, any spelling")],
+    region: Annotated[str | None, Query(max_length=100, description="substring")] = None,
+) -> Response:
+    """Every provider and region of a GPU side by side, and the cheapest by effective price."""
+    catalog: Catalog = request.app.state.catalog
+    names = resolve_gpu(catalog, gpu)
+    comparison = compare_spot(catalog.index.offers, names, region or None)
+    stale = catalog.stale_providers()
+    cheapest = comparison.cheapest
+    return json_response(
+        {
+            "gpu": next(iter(names)) if len(names) == 1 else gpu,
+            "gpus": sorted(names),
+            "region": region or None,
+            "rows": [spot_row_json(row, stale) for row in comparison.rows],
+            "cheapest": spot_row_json(cheapest, stale) if cheapest else None,
+        }
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without an offset are read as UTC, the API's only zone."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get("/v1/spot-prices/history")
+def spot_price_history(
+    request: Request,
+    gpu: Annotated[list[str], Query(description="GPU, any spelling; repeatable")] = [],  # noqa: B006
+    provider: Annotated[list[str], Query(description="repeatable")] = [],  # noqa: B006
+    tier: Tier | None = None,
+    region: Annotated[str | None, Query(max_length=100, description="substring")] = None,
+    since: Annotated[datetime | None, Query(description="RFC 3339")] = None,
+    until: Annotated[datetime | None, Query(description="RFC 3339")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Recorded price changes, oldest first, with each offer's level at `since`."""
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and since > until:
+        raise invalid("since must not be after until", param="since")
+    catalog: Catalog = request.app.state.catalog
+    names: set[str] | None = None
+    if gpu:
+        names = set()
+        for term in gpu:
+            names |= resolve_gpu(catalog, term)
+    query = HistoryQuery(
+        gpus=names,
+        providers=tuple(provider),
+        tier=tier,
+        region=region or None,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor or None,
+    )
+    db: SessionFactory = request.app.state.db
+    try:
+        page = query_history(db, query)
+    except InvalidCursor as exc:
+        raise invalid(str(exc), param="cursor") from None
+    return json_response(
+        {
+            "object": "list",
+            "data": [history_point_json(p) for p in page.points],
+            "next_cursor": page.next_cursor,
+        }
+    )

@@ -1,0 +1,297 @@
+"""The simulated Fluence account: plans with finite capacity and the instances deployed on them.
+
+A deploy takes one place from its plan (containers, across the plan's locations) or option (VMs,
+bare metal), and the listings show the plan unavailable once none is left; terminating gives the
+place back. An instance is PENDING until `knobs.provision_seconds` have passed since it was
+deployed (worked out on each read against the knob's current value, so a test may shorten the
+wait), then ACTIVE: a container with its ports forwarded on 127.0.0.1 under the same port number,
+a machine with an `ssh_connection`. A container deployed with both an SSH key and `SSH_PUBKEY`
+in its environment FAILS instead, as Fluence documents. Fluence sells no spot capacity, so an
+interruption is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import Request
+from pydantic import BaseModel, Field, model_validator
+
+from providers.fluence.seed import ContainerPlan, MachineOption, location_json, seed_catalog
+from providers.simkit import SimulatorKnobs
+
+CONTAINERS = "container"
+MACHINE_FAMILIES = ("vms", "baremetal")
+SIM_DOMAIN = "127.0.0.1"
+RESERVED_ENV = "SSH_PUBKEY"
+
+
+class SimRefusal(Exception):
+    """An answer in Fluence's error format: `{"detail": ...}` with `status`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ExposedPort(BaseModel):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["http", "tcp", "udp"]
+
+    @model_validator(mode="after")
+    def only_port_80_is_http(self) -> ExposedPort:
+        if self.protocol == "http" and self.port != 80:
+            raise ValueError("Only port 80 supports the http protocol")
+        return self
+
+
+class ContainerSettings(BaseModel):
+    image: str = Field(min_length=1)
+    expose: list[ExposedPort] = Field(min_length=1, max_length=10)
+    env: dict[str, str] = Field(default_factory=dict, max_length=64)
+    command: str | list[str] | None = None
+
+
+class ContainerDeploy(BaseModel):
+    plan_id: str
+    name: str = Field(min_length=1)
+    location: str | None = None
+    container_settings: ContainerSettings
+    ssh_key: str | None = None
+
+
+class MachineDeploy(BaseModel):
+    plan_id: str
+    name: str = Field(min_length=1)
+    ssh_key: str = Field(min_length=1)
+    os_image: str
+
+
+@dataclass
+class SimInstance:
+    """One deployed instance; `place` is the plan or option whose capacity it holds, if any."""
+
+    id: str
+    family: str
+    name: str
+    plan_id: str
+    location_id: str
+    place: ContainerPlan | MachineOption | None
+    pending_since: float
+    created_at: datetime
+    status: str = "PENDING"
+    doomed: bool = False
+    image: str | None = None
+    ports: list[tuple[int, str]] = field(default_factory=list)
+    os_image: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        active = self.status == "ACTIVE"
+        body: dict[str, object] = {
+            "id": self.id,
+            "name": self.name,
+            "plan_id": self.plan_id,
+            "location": location_json(self.location_id),
+            "status": self.status,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        if self.family == CONTAINERS:
+            body["container_settings"] = {
+                "image": self.image,
+                "expose": [{"port": port, "protocol": proto} for port, proto in self.ports],
+            }
+            body["network"] = {
+                "domain": SIM_DOMAIN if active else None,
+                "forwarded_ports": [
+                    {"internal": port, "external": port, "protocol": proto}
+                    for port, proto in self.ports
+                ]
+                if active
+                else [],
+            }
+        else:
+            body["os_image"] = self.os_image
+            body["ssh_connection"] = f"ssh root@{SIM_DOMAIN} -p 22" if active else None
+        return body
+
+
+class FluenceState:
+    """The simulated provider's plans and instances, plus what it has been asked."""
+
+    def __init__(self, knobs: SimulatorKnobs) -> None:
+        self.knobs = knobs
+        catalog = seed_catalog(knobs.seed)
+        self.plans = catalog.plans
+        self.machine_options = {"vms": catalog.vms, "baremetal": catalog.baremetal}
+        self.instances: dict[str, SimInstance] = {}
+        self.requests: Counter[str] = Counter()
+        self.last_authorization: str | None = None
+        self._lock = threading.Lock()
+
+    def record(self, request: Request) -> None:
+        with self._lock:
+            self.requests[f"{request.method} {request.url.path}"] += 1
+            self.last_authorization = request.headers.get("authorization")
+
+    # Plans
+
+    def read_container_plans(self) -> list[dict[str, object]]:
+        with self._lock:
+            self._settle()
+            for plan in self.plans:
+                plan.price = self.knobs.drift(plan.price)
+            return [plan.to_json() for plan in self.plans]
+
+    def read_machine_options(self, family: str) -> list[MachineOption]:
+        """A family's options after one step of price drift (grouping is the app's concern)."""
+        with self._lock:
+            self._settle()
+            options = self.machine_options[family]
+            for option in options:
+                option.price = self.knobs.drift(option.price)
+            return list(options)
+
+    # Instances
+
+    def deploy_container(self, body: ContainerDeploy) -> dict[str, object]:
+        with self._lock:
+            self._settle()
+            self._refuse_if_told()
+            plan = next((plan for plan in self.plans if plan.id == body.plan_id), None)
+            if plan is None:
+                raise SimRefusal(400, f"Plan {body.plan_id} is no longer available")
+            location_id = body.location or plan.location_ids[0]
+            if location_id not in plan.location_ids:
+                raise SimRefusal(400, f"Location {location_id} is not offered by this plan")
+            self._take(plan)
+            settings = body.container_settings
+            instance = self._add(CONTAINERS, body.name, plan.id, location_id, plan)
+            instance.image = settings.image
+            instance.ports = [(port.port, port.protocol) for port in settings.expose]
+            instance.doomed = bool(body.ssh_key) and RESERVED_ENV in settings.env
+            return instance.to_json()
+
+    def deploy_machine(self, family: str, body: MachineDeploy) -> dict[str, object]:
+        with self._lock:
+            self._settle()
+            self._refuse_if_told()
+            options = self.machine_options[family]
+            option = next((option for option in options if option.id == body.plan_id), None)
+            if option is None:
+                raise SimRefusal(400, f"Plan {body.plan_id} is no longer available")
+            if body.os_image not in option.os_options:
+                raise SimRefusal(
+                    400,
+                    f"Unsupported OS image {body.os_image!r}. "
+                    f"Valid options: {', '.join(option.os_options)}",
+                )
+            self._take(option)
+            instance = self._add(family, body.name, option.id, option.location_id, option)
+            instance.os_image = body.os_image
+            return instance.to_json()
+
+    def get(self, family: str, instance_id: str) -> dict[str, object]:
+        with self._lock:
+            self._settle()
+            return self._find(family, instance_id).to_json()
+
+    def list(self, family: str) -> list[dict[str, object]]:
+        with self._lock:
+            self._settle()
+            return [i.to_json() for i in self.instances.values() if i.family == family]
+
+    def terminate(self, family: str, instance_id: str) -> dict[str, object]:
+        """Only an ACTIVE instance terminates, as Fluence documents; its place is given back."""
+        with self._lock:
+            self._settle()
+            instance = self._find(family, instance_id)
+            if instance.status != "ACTIVE":
+                raise SimRefusal(
+                    400,
+                    f"Only ACTIVE instances can be terminated; "
+                    f"instance {instance_id} is {instance.status}",
+                )
+            instance.status = "TERMINATED"
+            self._release(instance)
+            return instance.to_json()
+
+    def interrupt(self, instance_id: str) -> None:
+        """Fluence has no spot instances: always refused, after checking the instance exists."""
+        with self._lock:
+            if instance_id not in self.instances:
+                raise SimRefusal(404, "Instance not found")
+            raise SimRefusal(409, "Fluence instances are on-demand and cannot be interrupted")
+
+    def all_instances(self) -> list[dict[str, object]]:
+        with self._lock:
+            self._settle()
+            return [{"family": i.family, **i.to_json()} for i in self.instances.values()]
+
+    def _refuse_if_told(self) -> None:
+        refusal = self.knobs.next_refusal()
+        if refusal == "capacity":
+            raise SimRefusal(400, "Not enough capacity for this plan in the requested location")
+        if refusal == "payment":
+            raise SimRefusal(400, "Insufficient balance to deploy instance")
+        if refusal == "conflict":
+            raise SimRefusal(409, "An instance with this name is already being deployed")
+        if refusal == "gone":
+            raise SimRefusal(400, "Plan no longer available")
+
+    @staticmethod
+    def _take(place: ContainerPlan | MachineOption) -> None:
+        if place.free <= 0:
+            raise SimRefusal(400, "Not enough capacity for this plan in the requested location")
+        place.free -= 1
+
+    @staticmethod
+    def _release(instance: SimInstance) -> None:
+        if instance.place is not None:
+            instance.place.free += 1
+            instance.place = None
+
+    def _add(
+        self,
+        family: str,
+        name: str,
+        plan_id: str,
+        location_id: str,
+        place: ContainerPlan | MachineOption,
+    ) -> SimInstance:
+        instance = SimInstance(
+            id=f"inst_{secrets.token_hex(6)}",
+            family=family,
+            name=name,
+            plan_id=plan_id,
+            location_id=location_id,
+            place=place,
+            pending_since=time.monotonic(),
+            created_at=datetime.now(UTC),
+        )
+        self.instances[instance.id] = instance
+        return instance
+
+    def _find(self, family: str, instance_id: str) -> SimInstance:
+        instance = self.instances.get(instance_id)
+        if instance is None or instance.family != family:
+            raise SimRefusal(404, "Instance not found")
+        return instance
+
+    def _settle(self) -> None:
+        """Move every PENDING instance whose provisioning time has passed to ACTIVE or FAILED."""
+        now = time.monotonic()
+        for instance in self.instances.values():
+            if (
+                instance.status == "PENDING"
+                and now - instance.pending_since >= self.knobs.provision_seconds
+            ):
+                instance.status = "FAILED" if instance.doomed else "ACTIVE"
+                if instance.doomed:
+                    self._release(instance)

@@ -1,0 +1,227 @@
+"""EmpirioLabs rentals, the pure part: instance JSON, workload checks, deploy bodies, refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pricing.offer import InstanceType, Offer, Tier
+from providers.base import MalformedResponse, ProviderRefused
+from providers.empiriolabs.instances import (
+    check_workload,
+    deploy_body,
+    parse_instance,
+    parse_instance_list,
+    read_refusal,
+    refusal_reason,
+)
+from providers.rental import InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "empiriolabs"
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def make_offer(**ref: str) -> Offer:
+    return Offer(
+        id="empiriolabs:rtx-4090:us:2x",
+        provider="empiriolabs",
+        gpu="RTX 4090",
+        gpu_count=2,
+        vram_gb=24,
+        base_price_per_gpu_hour=800_000,
+        tier=Tier.ON_DEMAND,
+        region="US",
+        instance_type=InstanceType.CONTAINER,
+        available=True,
+        available_count=21,
+        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
+        ref=ref or {"gpu_slug": "rtx-4090", "gpu_count": "2"},
+    )
+
+
+# --- instance JSON -------------------------------------------------------------------------------
+
+
+def test_the_documented_deploy_response_is_a_provisioning_instance() -> None:
+    instance = parse_instance(load("instance_provisioning.json"))
+
+    assert instance.provider == "empiriolabs"
+    assert instance.handle == "gi_7c1e9a"
+    assert instance.status is InstanceStatus.PROVISIONING
+    # The API has no name field: the broker's rental id cannot come back.
+    assert instance.rental_id is None
+    assert (instance.reason, instance.ssh, instance.ended_at) == (None, None, None)
+
+
+def test_a_destroyed_instance_is_terminated_when_it_was_destroyed() -> None:
+    instance = parse_instance(load("instance_destroyed.json"))
+
+    assert instance.status is InstanceStatus.TERMINATED
+    assert instance.ended_at == datetime(2026, 11, 20, 11, 30, 15, tzinfo=UTC)
+
+
+def test_a_failed_instance_keeps_the_providers_words() -> None:
+    instance = parse_instance(load("instance_failed.json"))
+
+    # Upper-case status, a string price and unknown fields are all tolerated.
+    assert instance.status is InstanceStatus.FAILED
+    assert instance.reason == "Image pull failed: manifest unknown"
+    assert instance.ended_at is None
+
+
+def test_the_instance_list_reads_every_status() -> None:
+    instances = parse_instance_list(load("instances.json"))
+
+    assert [(item.handle, item.status) for item in instances] == [
+        ("gi_a1", InstanceStatus.RUNNING),
+        ("gi_b2", InstanceStatus.STOPPED),
+        ("gi_c3", InstanceStatus.PROVISIONING),
+        ("gi_d4", InstanceStatus.TERMINATED),
+    ]
+
+
+def test_an_unknown_status_is_malformed_not_a_guess() -> None:
+    with pytest.raises(MalformedResponse) as raised:
+        parse_instance(load("instance_unknown_status.json"))
+
+    assert "migrating" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        [],
+        {"status": "running"},
+        {"id": "gi_1"},
+        {"id": "gi_1", "status": 3},
+        {"id": "gi_1", "status": "destroyed", "destroyed_at": "yesterday"},
+        {"id": "gi_1", "status": "destroyed", "destroyed_at": "2026-11-20T10:00:00"},
+    ],
+)
+def test_an_instance_that_is_not_the_documented_shape_is_malformed(payload: Any) -> None:
+    with pytest.raises(MalformedResponse):
+        parse_instance(payload)
+
+
+@pytest.mark.parametrize("payload", [None, {"object": "list"}, {"data": {"id": "gi_1"}}])
+def test_a_list_that_is_not_the_documented_shape_is_malformed(payload: Any) -> None:
+    with pytest.raises(MalformedResponse):
+        parse_instance_list(payload)
+
+
+# --- workloads and deploy bodies ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("workload", "body"),
+    [
+        (
+            Workload(mode=WorkloadMode.MODEL, model="Qwen/Qwen2.5-7B-Instruct"),
+            {"mode": "model", "hf_id": "Qwen/Qwen2.5-7B-Instruct"},
+        ),
+        (
+            Workload(mode=WorkloadMode.MODEL, model="meta/llama", env={"HF_TOKEN": "hf_x"}),
+            {"mode": "model", "hf_id": "meta/llama", "env": {"HF_TOKEN": "hf_x"}},
+        ),
+        (
+            Workload(mode=WorkloadMode.TEMPLATE, template="pytorch-jupyter"),
+            {"mode": "template", "template_slug": "pytorch-jupyter"},
+        ),
+        (
+            Workload(image="pytorch/pytorch:2.4.0", ports=(8000,), env={"A": "b"}),
+            {
+                "mode": "custom",
+                "image": "pytorch/pytorch:2.4.0",
+                "ports": [8000],
+                "env": {"A": "b"},
+            },
+        ),
+    ],
+)
+def test_valid_workloads_pass_and_become_the_documented_body(
+    workload: Workload, body: dict[str, Any]
+) -> None:
+    check_workload(workload)
+
+    assert deploy_body(make_offer(), workload) == {"gpu_slug": "rtx-4090", "gpu_count": 2, **body}
+
+
+@pytest.mark.parametrize(
+    ("workload", "field"),
+    [
+        (Workload(mode=WorkloadMode.SSH, ssh_key="ssh-ed25519 AAA"), "mode"),
+        (Workload(mode=WorkloadMode.MODEL), "model"),
+        (Workload(mode=WorkloadMode.TEMPLATE), "template"),
+        (Workload(mode=WorkloadMode.CUSTOM, ports=(80,)), "image"),
+        (Workload(mode=WorkloadMode.MODEL, model="m", image="img"), "image"),
+        (Workload(mode=WorkloadMode.TEMPLATE, template="comfyui", ports=(80,)), "ports"),
+        (Workload(image="img", ssh_key="ssh-ed25519 AAA"), "ssh_key"),
+    ],
+)
+def test_invalid_workloads_name_the_field_at_fault(workload: Workload, field: str) -> None:
+    with pytest.raises(UnsupportedWorkload) as raised:
+        check_workload(workload)
+
+    assert raised.value.field == field
+
+
+def test_an_offer_without_its_slug_is_refused() -> None:
+    offer = make_offer(gpu_count="1")
+
+    with pytest.raises(ProviderRefused) as raised:
+        deploy_body(offer, Workload(image="img"))
+
+    assert raised.value.reason == "refused"
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "deploying", "reason"),
+    [
+        (401, None, False, "unauthorized"),
+        (403, None, True, "unauthorized"),
+        (402, "insufficient_balance", True, "insufficient_funds"),
+        (404, None, True, "not_enabled"),
+        (404, "early_access_required", True, "not_enabled"),
+        (404, "not_found", True, "offer_gone"),
+        (404, "not_found", False, "not_found"),
+        (409, "capacity_exhausted", True, "no_capacity"),
+        (409, None, True, "no_capacity"),
+        (409, "conflict", True, "conflict"),
+        (409, "conflict", False, "conflict"),
+        (400, "invalid_request_error", True, "refused"),
+    ],
+)
+def test_refusals_in_the_brokers_words(
+    status: int, error_type: str | None, deploying: bool, reason: str
+) -> None:
+    assert refusal_reason(status, error_type, deploying=deploying) == reason
+
+
+def test_a_refusal_reads_the_error_body_and_the_request() -> None:
+    body = {"error": {"message": "GPU deploys are not enabled.", "type": "early_access_required"}}
+    deploy = httpx.Request("POST", "https://api.empiriolabs.ai/v1/gpu/instances")
+    lookup = httpx.Request("GET", "https://api.empiriolabs.ai/v1/gpu/instances/gi_1")
+
+    on_deploy = read_refusal(httpx.Response(404, json=body, request=deploy))
+    on_lookup = read_refusal(httpx.Response(404, json=body, request=lookup))
+    no_body = read_refusal(httpx.Response(402, content=b"<html>", request=deploy))
+
+    assert (on_deploy.reason, on_deploy.status) == ("not_enabled", 404)
+    assert "GPU deploys are not enabled." in on_deploy.message
+    assert on_lookup.reason == "not_found"
+    assert (no_body.reason, no_body.message) == (
+        "insufficient_funds",
+        "refused the request: status 402",
+    )

@@ -1,0 +1,205 @@
+"""IC GPU rentals, the pure part: instance JSON, pages, workload rules, create bodies, refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pricing.offer import InstanceType, Offer, Tier
+from providers.base import ProviderRefused
+from providers.icgpu.instances import parse_instance, parse_page
+from providers.icgpu.refusals import read_refusal
+from providers.icgpu.workload import check_workload, create_request, idempotency_key
+from providers.parsing import MalformedItem
+from providers.rental import InstanceStatus, SshAccess, UnsupportedWorkload, Workload, WorkloadMode
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "icgpu"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
+SSH = Workload(mode=WorkloadMode.SSH, ssh_key=KEY)
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def offer(**ref: str) -> Offer:
+    return Offer(
+        id="icgpu:dedicated:h100-80gb:eu-west:batch",
+        provider="icgpu",
+        gpu="H100 SXM",
+        gpu_count=1,
+        vram_gb=80,
+        base_price_per_gpu_hour=1_200_000,
+        tier=Tier.SPOT,
+        region="eu-west",
+        instance_type=InstanceType.CONTAINER,
+        available=True,
+        available_count=4,
+        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
+        ref={
+            "tier": "dedicated",
+            "gpu_model": "H100 80GB",
+            "region": "eu-west",
+            "workload_type": "batch",
+            **ref,
+        },
+    )
+
+
+# Instance JSON
+
+
+def test_a_running_instance_carries_its_rental_id_and_ssh_as_gpuuser() -> None:
+    instance = parse_instance(load("instance_running"))
+
+    assert instance.provider == "icgpu"
+    assert instance.handle == "inst-abc123"
+    assert instance.status is InstanceStatus.RUNNING
+    assert instance.rental_id == "rnt_Ic01x"
+    assert instance.ssh == SshAccess("gpu-7.eu-west.icgpu.example", 30122, "gpuuser")
+    assert instance.ssh.command == "ssh gpuuser@gpu-7.eu-west.icgpu.example -p 30122"
+    assert (instance.reason, instance.ended_at) == (None, None)
+
+
+def test_a_preempted_instance_is_interrupted_in_icgpus_words() -> None:
+    instance = parse_instance(load("instance_preempted"))
+
+    assert instance.status is InstanceStatus.INTERRUPTED
+    assert instance.reason == "preempted"
+    assert instance.ssh is None
+    assert instance.ended_at == datetime(2026, 11, 20, 10, 42, 5, tzinfo=UTC)
+
+
+def test_a_page_maps_every_status_skips_the_unreadable_and_keeps_the_token() -> None:
+    page = parse_page(load("instances_page"))
+
+    statuses = {instance.handle: instance.status for instance in page.instances}
+    assert statuses == {
+        "inst-abc123": InstanceStatus.RUNNING,
+        "inst-cde345": InstanceStatus.STOPPED,
+        "inst-def456": InstanceStatus.PROVISIONING,
+        "inst-efa567": InstanceStatus.FAILED,
+        "inst-fab678": InstanceStatus.TERMINATED,
+        "inst-abd789": InstanceStatus.RUNNING,
+    }
+    by_id = {instance.handle: instance for instance in page.instances}
+    assert by_id["inst-efa567"].reason == "error"
+    assert by_id["inst-efa567"].rental_id == "my-notebook"
+    # An out-of-range port drops the SSH details, not the instance.
+    assert by_id["inst-abd789"].ssh is None
+    assert page.next_token == "eyJvZmZzZXQiOiA5fQ=="
+    assert len(page.skipped) == 3
+    assert "missing field 'id'" in page.skipped[0]
+    assert "hibernating" in page.skipped[1]
+    assert "not an object" in page.skipped[2]
+
+
+def test_the_last_page_has_no_token_and_a_wrong_shape_raises() -> None:
+    assert parse_page({"instances": [], "nextToken": None}).next_token is None
+    with pytest.raises(MalformedItem):
+        parse_page({"items": []})
+    with pytest.raises(MalformedItem):
+        parse_instance({"id": "inst-1", "status": "sleeping"})
+
+
+# Workload rules and create bodies
+
+
+def test_an_ssh_workload_creates_the_offers_tier_and_workload_type() -> None:
+    check_workload(offer(), SSH)
+
+    assert create_request(offer(), SSH, "rnt_1") == {
+        "name": "rnt_1",
+        "tier": "dedicated",
+        "gpu_model": "H100 80GB",
+        "ssh_key": KEY,
+        "workload_type": "batch",
+        "storage_gb": 50,
+    }
+
+
+def test_the_idempotency_key_ties_the_rental_to_the_offer() -> None:
+    """A retried start replays; the same rental recovered on another offer starts anew."""
+    interactive = replace(offer(), id="icgpu:dedicated:h100-80gb:eu-west:interactive")
+
+    assert idempotency_key("rnt_1", offer()) == "rnt_1:icgpu:dedicated:h100-80gb:eu-west:batch"
+    assert idempotency_key("rnt_1", offer()) == idempotency_key("rnt_1", offer())
+    assert idempotency_key("rnt_1", interactive) != idempotency_key("rnt_1", offer())
+    assert idempotency_key("rnt_2", offer()) != idempotency_key("rnt_1", offer())
+
+
+@pytest.mark.parametrize(
+    ("workload", "field", "words"),
+    [
+        (Workload(mode=WorkloadMode.SSH, ssh_key=KEY, ports=(8000,)), "ports", "SSH-only tier"),
+        (Workload(image="pytorch/pytorch", ports=()), "image", "SSH-only"),
+        (Workload(mode=WorkloadMode.SSH, ssh_key=KEY, env={"A": "1"}), "env", "SSH-only"),
+        (Workload(mode=WorkloadMode.MODEL, model="m"), "mode", "mode ssh"),
+        (Workload(mode=WorkloadMode.TEMPLATE, template="jupyter"), "mode", "template"),
+        (Workload(mode=WorkloadMode.SSH), "ssh_key", "ssh_key"),
+    ],
+)
+def test_unsupported_workloads_name_their_field(workload: Workload, field: str, words: str) -> None:
+    with pytest.raises(UnsupportedWorkload) as unsupported:
+        check_workload(offer(), workload)
+
+    assert unsupported.value.field == field
+    assert words in unsupported.value.message
+
+
+def test_a_create_request_refuses_an_unrunnable_workload_or_a_bare_offer() -> None:
+    with pytest.raises(ProviderRefused) as unrunnable:
+        create_request(offer(), Workload(mode=WorkloadMode.SSH), "rnt_1")
+    with pytest.raises(ProviderRefused) as bare:
+        create_request(offer(workload_type=""), SSH, "rnt_1")
+
+    assert unrunnable.value.reason == "refused"
+    assert bare.value.reason == "refused"
+    assert "workload_type" in bare.value.message
+
+
+# Refusals
+
+
+def refusal(status: int, body: object) -> ProviderRefused:
+    request = httpx.Request("POST", "https://icgpu.example/api/v1/instances")
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return read_refusal(httpx.Response(status, content=content, request=request))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "reason"),
+    [
+        (400, "ValidationException", "storage_gb must be between 10 and 500", "refused"),
+        (401, "AuthenticationError", "Invalid or missing API key", "unauthorized"),
+        (403, "AccessDeniedException", "Insufficient permissions", "unauthorized"),
+        (402, "InsufficientTokens", "Token balance depleted", "insufficient_funds"),
+        (404, "ResourceNotFoundException", "Instance inst-x not found", "not_found"),
+        (409, "ConflictException", "Insufficient capacity in tier dedicated", "no_capacity"),
+        (409, "ConflictException", "Resource already exists", "conflict"),
+        (409, "SomethingNew", "state conflict", "conflict"),
+        (422, "Unprocessable", "no", "refused"),
+    ],
+)
+def test_codes_map_to_the_brokers_reasons(
+    status: int, code: str, message: str, reason: str
+) -> None:
+    refused = refusal(status, {"code": code, "message": message})
+
+    assert (refused.reason, refused.status) == (reason, status)
+    assert refused.message == f"refused the request: {code}: {message}"
+
+
+def test_a_body_without_a_code_names_the_status() -> None:
+    refused = refusal(402, "Payment Required")
+
+    assert (refused.reason, refused.message) == (
+        "insufficient_funds",
+        "refused the request: status 402",
+    )
