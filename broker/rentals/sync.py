@@ -193,6 +193,10 @@ class StatusSync:
                 )
                 locked.region, locked.tier, locked.gpu = offer.region, offer.tier.value, offer.gpu
                 locked.price_per_hour, locked.ended_at = offer.price_per_hour, None
+                # The new placement is billed at its own price from zero seconds.
+                locked.earlier_seconds += locked.billed_seconds
+                locked.earlier_charged += locked.charged
+                locked.billed_seconds, locked.charged = 0, 0
                 locked.reason = f"recovered on {offer.id} after a spot interruption"
                 if instance.status is InstanceStatus.RUNNING:
                     start_billing(locked, self.clock())

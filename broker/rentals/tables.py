@@ -56,9 +56,12 @@ class Rental(SQLModel, table=True):
     hold_id: str | None = Field(
         default=None, sa_column=Column(String(40), ForeignKey("holds.id"), nullable=True)
     )
-    billed_seconds: int = 0
+    billed_seconds: int = 0  # of the current placement
     billed_until: datetime | None = Field(default=None, sa_column=_when())
     charged: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # Earlier placements (before a spot recovery), each billed at its own price.
+    earlier_seconds: int = 0
+    earlier_charged: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     last_seen_running_at: datetime | None = Field(default=None, sa_column=_when())
     running_since: datetime | None = Field(default=None, sa_column=_when())
     interruptions: int = 0

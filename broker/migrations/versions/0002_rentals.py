@@ -67,6 +67,8 @@ def upgrade() -> None:
         sa.Column("billed_seconds", sa.Integer(), nullable=False),
         sa.Column("billed_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("charged", sa.BigInteger(), nullable=False),
+        sa.Column("earlier_seconds", sa.Integer(), nullable=False),
+        sa.Column("earlier_charged", sa.BigInteger(), nullable=False),
         sa.Column("last_seen_running_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("running_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("interruptions", sa.Integer(), nullable=False),
