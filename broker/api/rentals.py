@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import col, select
 
 from broker.api.offers import check_providers, resolve_gpu_terms
 from broker.api.render import json_response
@@ -150,12 +151,24 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
     )
 
 
-def rental_json(request: Request, rental: Rental, rental_key: str | None = None) -> dict[str, Any]:
-    held = 0
-    if rental.hold_id is not None:
-        with request.app.state.db.session(read_only=True) as session:
-            hold = session.get(Hold, rental.hold_id)
-            held = hold.held if hold is not None else 0
+def held_amounts(request: Request, rentals: list[Rental]) -> dict[str, int]:
+    """What each rental's hold still sets aside, in one query for a whole page."""
+    hold_ids = [r.hold_id for r in rentals if r.hold_id is not None]
+    if not hold_ids:
+        return {}
+    with request.app.state.db.session(read_only=True) as session:
+        rows = session.exec(select(Hold.id, Hold.held).where(col(Hold.id).in_(hold_ids)))
+        return dict(rows.all())
+
+
+def rental_json(
+    request: Request,
+    rental: Rental,
+    rental_key: str | None = None,
+    held: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    if held is None:
+        held = held_amounts(request, [rental])
     body: dict[str, Any] = {
         "id": rental.id,
         "object": "rental",
@@ -167,7 +180,7 @@ def rental_json(request: Request, rental: Rental, rental_key: str | None = None)
         "tier": rental.tier,
         "region": rental.region,
         "price_per_hour": format_usd(rental.price_per_hour),
-        "hold": format_usd(held),
+        "hold": format_usd(held.get(rental.hold_id or "", 0)),
         "cost": format_usd(rental.earlier_charged + rental.charged),
         "billed_seconds": rental.earlier_seconds + rental.billed_seconds,
         "attempts": rental.attempts,
@@ -241,10 +254,11 @@ def list_rentals(
     )
     page = rentals[:limit]
     next_cursor = _cursor(page[-1]) if len(rentals) > limit else None
+    held = held_amounts(request, page)
     return json_response(
         {
             "object": "list",
-            "data": [rental_json(request, r) for r in page],
+            "data": [rental_json(request, r, held=held) for r in page],
             "next_cursor": next_cursor,
         }
     )
