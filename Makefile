@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # The database tests run on SQLite and on this PostgreSQL server.
 export GPUBROKER_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint bench
+.PHONY: demo test test-deps lint bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/gpubroker serve --demo
 
-test: $(STAMP)
+# PostgreSQL, Chromium and a Docker engine, installed or started where missing (needs root then).
+test-deps:
+	bash scripts/test-deps.sh
+
+test: $(STAMP) test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
@@ -29,3 +33,5 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python scripts/bench_search.py
 	$(VENV)/bin/python scripts/bench_ledger.py
+	$(VENV)/bin/python scripts/bench_rentals.py
+	$(VENV)/bin/python scripts/bench_proxy.py

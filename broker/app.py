@@ -1,7 +1,7 @@
 """The broker's FastAPI application: wiring settings, database, catalog and routes together.
 
 `create_app` builds every service up front (so tests can reach them on `app.state`) and the
-lifespan only starts and stops the background jobs.
+lifespan only starts and stops the background jobs and the connect proxy's shared HTTP client.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from pricing.refresh import Refresher
 from providers.base import Provider
 from providers.registry import PROVIDERS
 from providers.rental import RentalProvider
+from proxy import routes as connect
+from proxy.forward import upstream_client
+from proxy.settings import ProxySettings
 
 log = logging.getLogger("gpubroker")
 
@@ -60,9 +63,11 @@ def create_app(
     adapters: Mapping[str, Provider] | None = None,
     start_jobs: bool = True,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    proxy_settings: ProxySettings | None = None,
 ) -> FastAPI:
     """The application, with its services on `app.state`; jobs start with the lifespan."""
     settings = settings or get_settings()
+    proxy_settings = proxy_settings or ProxySettings()
     db = Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
         migrations.upgrade(db.engine)
@@ -110,7 +115,9 @@ def create_app(
             refresher.start()
             jobs.start()
         try:
-            yield
+            async with upstream_client(proxy_settings) as client:
+                app.state.proxy_client = client
+                yield
         finally:
             jobs.stop()
             refresher.stop()
@@ -131,8 +138,10 @@ def create_app(
     app.state.status_sync = status_sync
     app.state.meter = meter
     app.state.reconciler = reconciler
+    app.state.proxy = connect.Connector(db, renters, proxy_settings)
     install_error_handlers(app)
-    for module in (offers, spot, rentals, wallet, admin, stripe_webhook):
+    # The connect proxy first: its route is the hottest, and matching stops at the first hit.
+    for module in (connect, offers, spot, rentals, wallet, admin, stripe_webhook):
         app.include_router(module.router)
     install_dashboard(app)
 

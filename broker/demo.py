@@ -1,8 +1,10 @@
 """`gpubroker serve --demo`: the whole broker on one laptop, with no configuration and no network.
 
 Every provider in the registry that has a simulator gets one, on a free loopback port, with
-prices that drift between refreshes; the adapters point at them. A local Stripe stand-in takes
-the top-ups. The database is SQLite (migrated on start), and a demo account with credit is
+prices that drift between refreshes; the adapters point at them. When a Docker engine answers,
+`selfhosted` is enabled too, with two simulated RTX 4090s (or the devices declared in
+`GPUBROKER_SELFHOSTED_FAKE_GPUS`) whose rentals run as real containers. A local Stripe stand-in
+takes the top-ups. The database is SQLite (migrated on start), and a demo account with credit is
 created and its key printed.
 """
 
@@ -19,12 +21,15 @@ from broker.app import create_app
 from broker.settings import Settings
 from broker.stripe_standin import StripeStandin
 from pricing.money import to_micros
+from providers import selfhosted
 from providers.registry import PROVIDERS
+from providers.selfhosted.engine import engine_reachable
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
 
 DEMO_DATABASE_URL = "sqlite:///./gpubroker-demo.db"
 DEMO_CREDIT_USD = "100.00"
 DEMO_WEBHOOK_SECRET = "whsec_demo"
+DEMO_FAKE_GPUS = "2xRTX 4090"
 
 
 def start_simulators(price_drift: float = 0.01) -> dict[str, RunningServer]:
@@ -45,6 +50,16 @@ def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> F
     for name, server in simulators.items():
         overrides[f"{name}_base_url"] = server.url
         overrides[f"{name}_api_key"] = PROVIDERS[name].demo_api_key
+    docker_url = (
+        os.environ.get("GPUBROKER_SELFHOSTED_BASE_URL")
+        or selfhosted.SPEC.default_base_url
+        or selfhosted.LOCAL_DOCKER_SOCKET
+    )
+    fake_gpus = os.environ.get("GPUBROKER_SELFHOSTED_FAKE_GPUS") or DEMO_FAKE_GPUS
+    with_docker = engine_reachable(docker_url)
+    if with_docker:
+        overrides["providers"] = ",".join([*simulators, selfhosted.PROVIDER])
+        overrides["selfhosted_fake_gpus"] = fake_gpus
     configured_admin_key = os.environ.get("GPUBROKER_ADMIN_KEY")
     admin_key = configured_admin_key or "adm_" + secrets.token_urlsafe(24)
     settings = Settings(
@@ -63,6 +78,10 @@ def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> F
     announce(f"gpubroker demo on {base} with {len(simulators)} simulated providers")
     for name, server in simulators.items():
         announce(f"  {name:<12} simulator at {server.url}")
+    if with_docker:
+        announce(f"  selfhosted   {fake_gpus} (simulated) on the Docker engine at {docker_url}")
+    else:
+        announce(f"  selfhosted   off: no Docker engine answers at {docker_url}")
     announce(f"  stripe       stand-in at {stripe.url}")
     announce(f"demo account {account.id} with ${DEMO_CREDIT_USD} credit")
     announce(f"  export GPUBROKER_URL={base} GPUBROKER_API_KEY={key.secret}")

@@ -36,9 +36,10 @@ _CODES = {
 
 
 class APIError(Exception):
-    """An error to return to the caller as-is; `extra` adds fields beside code and message."""
+    """An error to return to the caller as-is; `extra` adds fields beside code and message
+    (any name, `status` included: the leading parameters are positional-only)."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, message: str, /, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -46,15 +47,15 @@ class APIError(Exception):
         self.extra = extra
 
 
-def invalid(message: str, **extra: Any) -> APIError:
+def invalid(message: str, /, **extra: Any) -> APIError:
     return APIError(422, "invalid_request", message, **extra)
 
 
-def not_found(message: str, **extra: Any) -> APIError:
+def not_found(message: str, /, **extra: Any) -> APIError:
     return APIError(404, "not_found", message, **extra)
 
 
-def conflict(message: str, **extra: Any) -> APIError:
+def conflict(message: str, /, **extra: Any) -> APIError:
     return APIError(409, "conflict", message, **extra)
 
 
@@ -64,11 +65,11 @@ def unauthorized(
     return APIError(401, "unauthorized", message)
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, /, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str, /, **extra: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 

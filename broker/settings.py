@@ -1,7 +1,8 @@
 """Configuration from `GPUBROKER_*` environment variables (or a `.env` file).
 
-The per-provider fields (`GPUBROKER_<NAME>_API_KEY`, `GPUBROKER_<NAME>_BASE_URL`) are generated
-from the provider registry, so adding a provider never means editing this file.
+The per-provider fields (`GPUBROKER_<NAME>_API_KEY`, `GPUBROKER_<NAME>_BASE_URL`, and the options a
+provider's spec declares, e.g. `GPUBROKER_SELFHOSTED_PRICES`) are generated from the provider
+registry, so adding a provider never means editing this file.
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ class CoreSettings(BaseSettings):
 
 def _provider_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for name in PROVIDER_NAMES:
+    for name, spec in PROVIDERS.items():
         fields[f"{name}_api_key"] = (SecretStr | None, None)
         fields[f"{name}_base_url"] = (str | None, None)
+        for option, definition in spec.options.items():
+            fields[f"{name}_{option}"] = definition
     return fields
 
 
@@ -94,6 +97,9 @@ def provider_config(settings: CoreSettings, name: str) -> ProviderConfig | None:
         api_key=key.get_secret_value() if key else None,
         timeout_seconds=settings.provider_timeout_seconds,
         retry_attempts=settings.provider_retry_attempts,
+        options={
+            option: getattr(settings, f"{name}_{option}") for option in PROVIDERS[name].options
+        },
     )
 
 

@@ -7,8 +7,9 @@ from a refusal (block that offer, region or provider and try the next).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pricing.offer import Offer
 
@@ -45,13 +46,17 @@ class ProviderRefused(ProviderError):
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """Where an adapter reaches its provider. The key is never logged or returned."""
+    """Where an adapter reaches its provider. The key is never logged or returned.
+
+    `options` holds the provider's own settings, as its registry spec declares them.
+    """
 
     base_url: str
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 10.0
     retry_attempts: int = 3
     retry_max_wait_seconds: float = 5.0
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

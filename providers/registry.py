@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from providers import aivory, computegpu, empiriolabs, fluence, icgpu
+from providers import aivory, computegpu, empiriolabs, fluence, icgpu, selfhosted
 from providers.spec import ProviderSpec
 
 PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
-    for spec in (empiriolabs.SPEC, computegpu.SPEC, fluence.SPEC, aivory.SPEC, icgpu.SPEC)
+    for spec in (
+        empiriolabs.SPEC,
+        computegpu.SPEC,
+        fluence.SPEC,
+        aivory.SPEC,
+        icgpu.SPEC,
+        selfhosted.SPEC,
+    )
 }
 PROVIDER_NAMES: tuple[str, ...] = tuple(PROVIDERS)

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 Fault = Literal["5xx", "timeout", "429", "garbage"]
 # Business refusals of a provision, each answered in the provider's own wire format.
@@ -146,7 +148,7 @@ def install_knobs(app: FastAPI, knobs: SimulatorKnobs) -> None:
 class RunningServer:
     """A uvicorn server on a loopback port, in a daemon thread."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
         )
@@ -161,7 +163,8 @@ class RunningServer:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server for {self.app.title} did not start")
+                title = getattr(self.app, "title", "an app")
+                raise RuntimeError(f"server for {title} did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -175,6 +178,15 @@ class RunningServer:
         self._thread.join(timeout=10)
 
 
-def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def stop_all(servers: Iterable[RunningServer]) -> None:
+    """Stop servers together: each takes a tick of its loop to notice, so ask all first."""
+    stopping = list(servers)
+    for server in stopping:
+        server._server.should_exit = True
+    for server in stopping:
+        server.stop()
+
+
+def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start `app` on a free loopback port and return once it accepts connections."""
     return RunningServer(app, host, port).start()

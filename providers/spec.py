@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,7 +14,12 @@ from providers.simkit import SimulatorKnobs
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    """One backend. `demo_api_key` is a key its simulator accepts, for the demo and tests."""
+    """One backend. `demo_api_key` is a key its simulator accepts, for the demo and tests.
+
+    `options` declares settings of its own beyond the API key and base URL, as pydantic field
+    definitions (`name: (type, default)`): each becomes `GPUBROKER_<NAME>_<OPTION>` and reaches the
+    adapter in `ProviderConfig.options` under `name`.
+    """
 
     name: str
     title: str
@@ -21,3 +27,4 @@ class ProviderSpec:
     make_adapter: Callable[[ProviderConfig], Provider]
     make_simulator: Callable[[SimulatorKnobs], FastAPI] | None = None
     demo_api_key: str = "demo-key"
+    options: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)

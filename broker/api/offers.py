@@ -1,8 +1,8 @@
 """The public catalog: `GET /v1/offers`, `GET /v1/offers/{id}`, `GET /v1/gpus`.
 
 Query parameters are validated here and turned into an `OfferQuery`; the search itself is the
-index's. Rendered pages are cached for a moment, keyed by the catalog version, so a burst of
-identical searches costs one search.
+index's. Rendered pages are cached for a moment, per catalog and keyed by its version, so a burst
+of identical searches costs one search (and two apps in one process never share pages).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from weakref import WeakKeyDictionary
 
 from cachetools import TTLCache
 from fastapi import APIRouter, Query, Request
@@ -31,11 +32,19 @@ SortName = Literal[
 ]
 assert set(SortName.__args__) == set(SORTS)  # type: ignore[attr-defined]
 
-_page_cache: TTLCache[tuple[Any, ...], bytes] = TTLCache(maxsize=2048, ttl=2.0)
+_page_caches: WeakKeyDictionary[Catalog, TTLCache[tuple[Any, ...], bytes]] = WeakKeyDictionary()
 
 
 def catalog_of(request: Request) -> Catalog:
     return request.app.state.catalog
+
+
+def page_cache(catalog: Catalog) -> TTLCache[tuple[Any, ...], bytes]:
+    """The rendered-page cache of one catalog."""
+    cache = _page_caches.get(catalog)
+    if cache is None:
+        cache = _page_caches.setdefault(catalog, TTLCache(maxsize=2048, ttl=2.0))
+    return cache
 
 
 def resolve_gpu_terms(catalog: Catalog, terms: list[str]) -> tuple[str, ...]:
@@ -85,7 +94,7 @@ async def list_offers(
 ) -> Response:
     catalog = catalog_of(request)
     cache_key = (catalog.version, str(request.query_params))
-    cached = _page_cache.get(cache_key)
+    cached = page_cache(catalog).get(cache_key)
     if cached is not None:
         return Response(cached, media_type="application/json")
     if max_price is not None and not max_price.is_finite():
@@ -119,7 +128,7 @@ async def list_offers(
             "providers": catalog.status(),
         }
     )
-    _page_cache[cache_key] = response.body
+    page_cache(catalog)[cache_key] = response.body
     return response
 
 

@@ -8,7 +8,7 @@ rest of this request, as SkyPilot's failover blocks a zone, a region or a cloud.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pricing.index import CatalogIndex
 from pricing.offer import Offer, Tier
@@ -44,6 +44,28 @@ def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:
         limit=MAX_LIMIT,
     )
     return index.search(query).offers
+
+
+def offered_counts(index: CatalogIndex, constraints: Constraints) -> list[int] | None:
+    """When no offer meeting the other constraints, available or not, has `gpu_count` GPUs or
+    more: the counts such offers do come in (empty when there are none at all). None otherwise.
+
+    Asking for more GPUs than any matching offer (or host) ever has is bad input, not a lack
+    of capacity, so the caller answers it with a 422 naming `gpu_count` rather than a 503.
+    """
+    query = OfferQuery(
+        gpus=constraints.gpus,
+        tier=constraints.tier,
+        max_price=constraints.max_price,
+        region=constraints.region,
+        max_interruption=constraints.max_interruption,
+        providers=constraints.providers,
+        available=None,
+        limit=MAX_LIMIT,
+    )
+    if index.search(replace(query, min_gpu_count=constraints.gpu_count, limit=1)).offers:
+        return None
+    return sorted({offer.gpu_count for offer in index.search(query).offers})
 
 
 @dataclass

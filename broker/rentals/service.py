@@ -26,7 +26,7 @@ from broker.errors import APIError, conflict, invalid, not_found
 from broker.rentals.accounting import close, release_hold, start_billing
 from broker.rentals.billing import hold_for
 from broker.rentals.placement import Placement, place
-from broker.rentals.ranking import Constraints, rank
+from broker.rentals.ranking import Constraints, offered_counts, rank
 from broker.rentals.tables import LIVE_STATUSES, Rental
 from pricing.catalog import Catalog
 from pricing.offer import Offer
@@ -165,6 +165,13 @@ class RentalService:
         constraints = request.constraints or Constraints()
         ranked = [o for o in rank(self.catalog.index, constraints) if o.provider in self.adapters]
         if not ranked:
+            counts = offered_counts(self.catalog.index, constraints)
+            if counts:
+                raise invalid(
+                    f"no offer matching {describe(constraints)} has {constraints.gpu_count} GPUs; "
+                    f"they come with {', '.join(map(str, counts))}: ask for fewer",
+                    param="gpu_count",
+                )
             raise APIError(
                 503,
                 "no_capacity",
@@ -323,6 +330,13 @@ class RentalService:
             if isinstance(exc, NotSupported):
                 raise conflict(
                     f"{rental.provider} cannot start this rental: {exc.message}"
+                ) from None
+            if isinstance(exc, ProviderRefused) and exc.reason == "no_capacity":
+                raise APIError(
+                    503,
+                    "no_capacity",
+                    f"{rental.provider} has no capacity to start this rental now "
+                    f"({exc.message}); it stays stopped and nothing was charged",
                 ) from None
             raise provider_error(rental.provider, exc) from None
         if instance.status is InstanceStatus.RUNNING:

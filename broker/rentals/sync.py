@@ -6,7 +6,8 @@
 - running -> interrupted (a spot loss, in each provider's own words): billing ends at the moment
   of loss, the loss feeds the observed interruption rate, and a rental that asked to `recover`
   is placed again on the next best offer under the same id and connect URL;
-- running -> ended or stopped at the provider: billed to the last moment it was seen running.
+- running -> failed (the workload died; the provider's words, e.g. its last log lines, kept as
+  the reason) or ended or stopped at the provider: billed to the last moment it was seen running.
 A provider that cannot be reached changes nothing: the rental is looked at again next time.
 """
 
@@ -114,6 +115,10 @@ class StatusSync:
                     session, rental, "interrupted", loss, f"spot instance lost: {instance.reason}"
                 )
                 interrupted = True
+            elif state is InstanceStatus.FAILED:
+                seen = rental.last_seen_running_at or now
+                observed.record(session, rental, seen, interrupted=False)
+                close(session, rental, "failed", seen, f"the provider failed it: {instance.reason}")
             elif state is not InstanceStatus.PROVISIONING:
                 seen = rental.last_seen_running_at or now
                 observed.record(session, rental, seen, interrupted=False)

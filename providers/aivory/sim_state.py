@@ -198,6 +198,13 @@ class AivoryState:
             self._end(rental, reason="interrupted")
             return rental.to_json(base_url)
 
+    def status_of(self, rental_id: str) -> str | None:
+        """The rental's status now, or None for a rental this account never had."""
+        with self._lock:
+            self._settle()
+            rental = self.rentals.get(rental_id)
+            return None if rental is None else rental.status
+
     def all_rentals(self, base_url: str) -> list[dict[str, object]]:
         with self._lock:
             self._settle()

@@ -1,7 +1,9 @@
 """A loopback AIVory: the documented offer listing and rental endpoints over HTTP, behind a key.
 
 Any key starting with `si_` is accepted, as AIVory's keys do; anything else is a 401. State lives
-in `AivoryState` (`sim_state.py`). Each read of the listing moves every price one step of the
+in `AivoryState` (`sim_state.py`). A running rental's `endpoint`
+(`/v1/gpu/rentals/{id}/endpoint/...`) serves the shared workload (`providers.workload_sim`) to an
+AIVory key, and 401s any other. Each read of the listing moves every price one step of the
 knobs' random walk and keeps the result, then applies the filters. Errors are AIVory's
 `{"error": {"code", "message"}}`.
 
@@ -14,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 
 from providers.aivory.sim_state import AivoryState, SimError
 from providers.simkit import SimulatorKnobs, install_knobs
+from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
 
 __all__ = ["AivoryState", "create_simulator"]
 
@@ -34,6 +39,27 @@ def require_key(request: Request) -> None:
         )
 
 
+def _refusal(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def endpoint_gate(state: AivoryState) -> Callable[[str | None, Headers], Response | None]:
+    """The endpoint's check: an AIVory key, and a rental that is running."""
+
+    def gate(rental_id: str | None, headers: Headers) -> Response | None:
+        key = bearer_key(headers)
+        if key is None or not key.startswith(KEY_PREFIX):
+            return _refusal(401, "unauthorized", "Missing or invalid API key")
+        status = state.status_of(rental_id or "")
+        if status is None:
+            return _refusal(404, "not_found", f"No rental {rental_id}")
+        if status != "running":
+            return _refusal(409, "conflict", f"Rental {rental_id} is {status}")
+        return None
+
+    return gate
+
+
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -44,7 +70,12 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     state = AivoryState(knobs)
     app = FastAPI(title="AIVory simulator")
     app.state.sim = state
+    app.state.workload = WorkloadState("aivory")
     install_knobs(app, knobs)
+    app.mount(
+        "/v1/gpu/rentals/{instance_id}/endpoint",
+        create_workload_app(app.state.workload, endpoint_gate(state)),
+    )
     authorized = [Depends(require_key)]
 
     @app.exception_handler(SimError)

@@ -6,25 +6,35 @@ catalog (a search from offset 0, or the type list) moves prices one step of the 
 walk; the pages after the first see the same prices, so paging stays consistent.
 
 Rental and pod endpoints need `Authorization: Bearer <key>` (any non-empty key); their state is
-`sim_rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) is left to the
-workload emulation.
+`sim_rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) serves the
+shared workload (`providers.workload_sim`) of an active rental or running Ollama pod to that
+rental's own key, and 401s any other (the account key included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 from collections import Counter
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 
 from providers.computegpu.seed import GpuType, Listing, seed_gpu_types, seed_listings
-from providers.computegpu.sim_rentals import RentalBook, SimPod, SimRefusal, SimRental
+from providers.computegpu.sim_rentals import (
+    OLLAMA_PROXY,
+    RentalBook,
+    SimPod,
+    SimRefusal,
+    SimRental,
+)
 from providers.simkit import SimulatorKnobs, install_knobs
+from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
 
 MAX_PAGE_SIZE = 20
 DEFAULT_PAGE_SIZE = 100
@@ -48,6 +58,7 @@ class ComputeGpuState:
         self.requests: Counter[str] = Counter()
         self.last_query: dict[str, dict[str, str]] = {}
         self.last_authorization: str | None = None
+        self.workload = WorkloadState("computegpu")
 
     def record(self, request: Request) -> None:
         self.requests[request.url.path] += 1
@@ -101,6 +112,29 @@ class ComputeGpuState:
     def interrupt(self, instance_id: str) -> SimPod | SimRental:
         return self.book.interrupt(instance_id)
 
+    def ollama_gate(self, instance_id: str | None, headers: Headers) -> Response | None:
+        """The Ollama proxy's check: the rental's own key, while it is active or running."""
+        found = self._reachable(instance_id or "")
+        if found is None:
+            return JSONResponse({"error": "Rental not found."}, status_code=404)
+        expected, status = found
+        key = bearer_key(headers)
+        if key is None or not hmac.compare_digest(key.encode(), expected.encode()):
+            return JSONResponse({"error": "Unauthorized: invalid rental key."}, status_code=401)
+        if status not in ("active", "running"):
+            return JSONResponse({"error": f"Rental is {status}."}, status_code=409)
+        return None
+
+    def _reachable(self, instance_id: str) -> tuple[str, str] | None:
+        """The per-rental key and status of a marketplace rental or a pod, settled."""
+        rental = self.book.rentals.get(instance_id)
+        if rental is not None:
+            return rental.api_key, rental.status
+        if instance_id in self.book.pods:
+            pod = self.book.pod(instance_id)
+            return pod.api_key, pod.phase
+        return None
+
 
 class DeployRequest(BaseModel):
     gpuType: str
@@ -128,7 +162,10 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     state = ComputeGpuState(knobs)
     app = FastAPI(title="ComputeGPU simulator")
     app.state.sim = state
+    app.state.workload = state.workload
     install_knobs(app, knobs)
+    workload = create_workload_app(state.workload, state.ollama_gate)
+    app.mount(f"{OLLAMA_PROXY}/{{instance_id}}", workload)
 
     @app.exception_handler(SimRefusal)
     async def refused(request: Request, exc: SimRefusal) -> JSONResponse:

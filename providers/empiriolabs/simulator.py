@@ -3,7 +3,8 @@
 State lives in `EmpirioLabsState`: the catalog, and the rentals (`InstanceBook`) that take GPUs
 from it. Each read of the full catalog moves every price one step of the knobs' random walk and
 keeps the result. Instance endpoints need `Authorization: Bearer <key>` (any non-empty key).
-The connect proxy's paths (`/v1/gpu/connect/{id}/...`) are left to the workload emulation.
+The connect proxy (`/v1/gpu/connect/{id}/...`) serves the shared workload (`providers.workload_sim`)
+of a running instance to the key that deployed it, and 401s any other.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 
 from providers.empiriolabs.seed import CatalogItem, seed_catalog
 from providers.empiriolabs.sim_instances import InstanceBook, SimInstance, SimRefusal
 from providers.simkit import SimulatorKnobs, install_knobs
+from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
+
+CONNECT_PATH = "/v1/gpu/connect/{instance_id}"
 
 
 class EmpirioLabsState:
@@ -32,6 +37,8 @@ class EmpirioLabsState:
         self.requests: Counter[str] = Counter()
         self.last_authorization: str | None = None
         self.last_deploy: dict[str, Any] | None = None
+        self.owners: dict[str, str] = {}  # instance id -> the key that deployed it
+        self.workload = WorkloadState("empiriolabs")
 
     def record(self, request: Request) -> None:
         self.requests[request.url.path] += 1
@@ -44,6 +51,19 @@ class EmpirioLabsState:
 
     def interrupt(self, instance_id: str) -> SimInstance:
         return self.book.interrupt(instance_id)
+
+    def connect_gate(self, instance_id: str | None, headers: Headers) -> Response | None:
+        """The connect proxy's check: the deploying key, and an instance that is running."""
+        key = bearer_key(headers)
+        if key is None or instance_id is None or self.owners.get(instance_id) != key:
+            return _error(401, "Missing or invalid API key.", "authentication_error")
+        try:
+            instance = self.book.get(instance_id)
+        except SimRefusal as refused:
+            return _error(refused.status, refused.message, refused.kind)
+        if instance.phase != "running":
+            return _error(409, f"Instance is {instance.phase}.", "conflict")
+        return None
 
 
 class DeployRequest(BaseModel):
@@ -87,7 +107,9 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     state = EmpirioLabsState(knobs)
     app = FastAPI(title="EmpirioLabs simulator")
     app.state.sim = state
+    app.state.workload = state.workload
     install_knobs(app, knobs)
+    app.mount(CONNECT_PATH, create_workload_app(state.workload, state.connect_gate))
 
     @app.exception_handler(SimRefusal)
     async def refused(request: Request, exc: SimRefusal) -> JSONResponse:
@@ -118,6 +140,7 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
             return denied
         state.last_deploy = body.model_dump()
         instance = state.book.deploy(body.gpu_slug, body.gpu_count, body.mode, body.workload())
+        state.owners[instance.id] = bearer_key(request.headers) or ""
         # The instance exists from here on, whether or not the caller hears about it.
         await asyncio.sleep(knobs.accept_delay_seconds)
         return instance.to_json()

@@ -4,10 +4,11 @@ A deploy takes one place from its plan (containers, across the plan's locations)
 bare metal), and the listings show the plan unavailable once none is left; terminating gives the
 place back. An instance is PENDING until `knobs.provision_seconds` have passed since it was
 deployed (worked out on each read against the knob's current value, so a test may shorten the
-wait), then ACTIVE: a container with its ports forwarded on 127.0.0.1 under the same port number,
-a machine with an `ssh_connection`. A container deployed with both an SSH key and `SSH_PUBKEY`
-in its environment FAILS instead, as Fluence documents. Fluence sells no spot capacity, so an
-interruption is refused.
+wait), then ACTIVE: a container with each port forwarded to a workload server of its own on a
+free 127.0.0.1 port (`sim_workload.WorkloadListeners`, stopped on terminate), a machine with an
+`ssh_connection`. A container deployed with both an SSH key and `SSH_PUBKEY` in its environment
+FAILS instead, as Fluence documents. Fluence sells no spot capacity, so an interruption is
+refused.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from fastapi import Request
 from pydantic import BaseModel, Field, model_validator
 
 from providers.fluence.seed import ContainerPlan, MachineOption, location_json, seed_catalog
+from providers.fluence.sim_workload import WorkloadListeners
 from providers.simkit import SimulatorKnobs
+from providers.workload_sim import WorkloadState
 
 CONTAINERS = "container"
 MACHINE_FAMILIES = ("vms", "baremetal")
@@ -91,6 +94,7 @@ class SimInstance:
     image: str | None = None
     ports: list[tuple[int, str]] = field(default_factory=list)
     os_image: str | None = None
+    external_ports: list[int] = field(default_factory=list)  # one per port, while ACTIVE
 
     def to_json(self) -> dict[str, object]:
         active = self.status == "ACTIVE"
@@ -110,8 +114,8 @@ class SimInstance:
             body["network"] = {
                 "domain": SIM_DOMAIN if active else None,
                 "forwarded_ports": [
-                    {"internal": port, "external": port, "protocol": proto}
-                    for port, proto in self.ports
+                    {"internal": port, "external": external, "protocol": proto}
+                    for (port, proto), external in zip(self.ports, self.external_ports, strict=True)
                 ]
                 if active
                 else [],
@@ -125,8 +129,9 @@ class SimInstance:
 class FluenceState:
     """The simulated provider's plans and instances, plus what it has been asked."""
 
-    def __init__(self, knobs: SimulatorKnobs) -> None:
+    def __init__(self, knobs: SimulatorKnobs, listeners: WorkloadListeners | None = None) -> None:
         self.knobs = knobs
+        self.listeners = listeners or WorkloadListeners(WorkloadState("fluence"))
         catalog = seed_catalog(knobs.seed)
         self.plans = catalog.plans
         self.machine_options = {"vms": catalog.vms, "baremetal": catalog.baremetal}
@@ -220,7 +225,9 @@ class FluenceState:
                 )
             instance.status = "TERMINATED"
             self._release(instance)
-            return instance.to_json()
+            ended = instance.to_json()
+        self.listeners.close(instance_id)
+        return ended
 
     def interrupt(self, instance_id: str) -> None:
         """Fluence has no spot instances: always refused, after checking the instance exists."""
@@ -295,3 +302,5 @@ class FluenceState:
                 instance.status = "FAILED" if instance.doomed else "ACTIVE"
                 if instance.doomed:
                     self._release(instance)
+                elif instance.family == CONTAINERS:
+                    instance.external_ports = self.listeners.open(instance.id, len(instance.ports))

@@ -5,6 +5,10 @@ prices one step of the knobs' random walk and keeps the result. The plan listing
 instance endpoints need `Authorization: Bearer <any non-empty key>`. Errors come in Fluence's
 two formats: 422 `{"detail": [...]}` from request validation, `{"detail": "..."}` otherwise.
 
+Each forwarded port of an ACTIVE container is served by the shared workload
+(`providers.workload_sim`) on a loopback port of its own, reported as its `external`;
+`app.state.workload` is what they all share, and they stop with the simulator.
+
 Beyond the documented API, for tests and the demo: `GET /_sim/instances` lists every instance with
 its family and status, and `POST /_sim/instances/{id}/interrupt` answers 409 (Fluence sells no
 spot capacity).
@@ -13,6 +17,8 @@ spot capacity).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -25,7 +31,9 @@ from providers.fluence.sim_state import (
     MachineDeploy,
     SimRefusal,
 )
+from providers.fluence.sim_workload import WorkloadListeners
 from providers.simkit import SimulatorKnobs, install_knobs
+from providers.workload_sim import WorkloadState
 
 __all__ = ["FluenceState", "create_simulator"]
 
@@ -57,9 +65,18 @@ def _grouped(options: list[MachineOption]) -> list[dict[str, object]]:
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `FluenceState`."""
     knobs = knobs or SimulatorKnobs()
-    state = FluenceState(knobs)
-    app = FastAPI(title="Fluence GPU Cloud simulator")
+    workload = WorkloadState("fluence")
+    listeners = WorkloadListeners(workload)
+    state = FluenceState(knobs, listeners)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(listeners.close_all)
+
+    app = FastAPI(title="Fluence GPU Cloud simulator", lifespan=lifespan)
     app.state.sim = state
+    app.state.workload = workload
     install_knobs(app, knobs)
 
     @app.exception_handler(SimRefusal)

@@ -122,10 +122,17 @@ def test_a_container_provisions_runs_and_terminates_only_once_active(
     knobs.provision_seconds = 0.2
     running = wait_for(adapter, created.handle, InstanceStatus.RUNNING)
     assert running.rental_id == "rnt_lifecycle"
-    assert adapter.upstream(created.handle) == Upstream("http://127.0.0.1:8000")
+    upstream = adapter.upstream(created.handle)
+    assert upstream is not None and upstream.headers == {}
+    assert upstream.base_url.startswith("http://127.0.0.1:")
+    assert upstream.base_url != server.url  # the container's own forwarded port
+    served = httpx.get(f"{upstream.base_url}/v1/models")
+    assert served.status_code == 200 and served.json()["data"][0]["owned_by"] == "fluence"
 
     ended = adapter.terminate(created.handle)
     again = adapter.terminate(created.handle)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{upstream.base_url}/v1/models")
 
     assert ended.status is InstanceStatus.TERMINATED
     assert again.status is InstanceStatus.TERMINATED
@@ -145,12 +152,15 @@ def test_an_http_port_is_exposed_as_http_and_preferred_upstream(
     )
     wait_for(adapter, created.handle, InstanceStatus.RUNNING)
 
-    assert adapter.upstream(created.handle) == Upstream("http://127.0.0.1:80")
     [listed] = sim_instances(server)
     assert listed["container_settings"]["expose"] == [
         {"port": 8000, "protocol": "tcp"},
         {"port": 80, "protocol": "http"},
     ]
+    tcp, http = listed["network"]["forwarded_ports"]
+    assert (tcp["internal"], http["internal"]) == (8000, 80)
+    assert tcp["external"] != http["external"]
+    assert adapter.upstream(created.handle) == Upstream(f"http://127.0.0.1:{http['external']}")
 
 
 @pytest.mark.parametrize("kind", [InstanceType.VM, InstanceType.BAREMETAL])

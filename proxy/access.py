@@ -1,0 +1,238 @@
+"""Who may reach a rental's workload, and where it is: the proxy's checks before any byte moves.
+
+A caller presents either its account key or the rental's own `rental_key` (stored as a SHA-256,
+compared in constant time). The account key opens every rental of its account; the rental key
+opens that one rental only, so a workload can be shared without sharing the account. Keys come
+as `Authorization: Bearer`, or, for browsers that cannot set headers, as the `gpubroker_key`
+query parameter or cookie; those two accept the rental key only, because an account key in a
+URL or a cookie would leak far more than one workload.
+
+Answers, in order (a missing key is the route's 401): a key that opens nothing 401; another
+account's (or no such) rental 404; a rental that is not running 409 with its `status`; one
+reached over SSH only 409 with its `ssh` details; a provider that cannot say where the workload
+is 409 or 502.
+
+Lookups are memoised for `cache_seconds` (see `cache.Memo`): a key's account, a running
+rental's state (rentals in any other state are read again each time, so one that has just
+started is reachable at once), and the upstream of each placement, keyed by provider and handle,
+so a rental moved by a spot recovery resolves afresh. A revoked key or a terminated rental
+stops working within that time; a connection refused by the upstream forgets it at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import unquote_plus
+
+import anyio.to_thread
+
+from broker.accounts import account_for_key
+from broker.db import Database
+from broker.errors import APIError, conflict, not_found, unauthorized
+from broker.rentals.service import hash_key
+from broker.rentals.tables import Rental
+from providers.base import ProviderError, ProviderRefused
+from providers.rental import RentalProvider, Upstream
+from proxy.cache import Memo
+from proxy.headers import KEY_COOKIE, parse_cookies
+from proxy.paths import connect_prefix
+
+KEY_PARAM = KEY_COOKIE
+
+
+class KeySource(StrEnum):
+    HEADER = "header"
+    QUERY = "query"
+    COOKIE = "cookie"
+
+
+@dataclass(frozen=True)
+class CallerKey:
+    secret: str
+    source: KeySource
+
+    def __repr__(self) -> str:  # the secret never reaches a log line
+        return f"CallerKey(source={self.source.value})"
+
+
+@dataclass(frozen=True)
+class RentalView:
+    """What the proxy needs of a rental row, detached from any session."""
+
+    id: str
+    account_id: str
+    status: str
+    provider: str | None
+    handle: str | None
+    key_hash: str
+    ssh: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """An admitted request's destination: the rental's upstream and its public prefix."""
+
+    rental_id: str
+    placement: tuple[str, str]  # provider, handle
+    upstream: Upstream
+
+    @property
+    def prefix(self) -> str:
+        return connect_prefix(self.rental_id)
+
+
+def caller_key(headers: list[tuple[bytes, bytes]], query: bytes) -> tuple[CallerKey | None, bytes]:
+    """The caller's key and where it came from, and the query string to forward without it."""
+    bearer: str | None = None
+    cookies: list[bytes] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"authorization":
+            scheme, _, secret = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and secret.strip():
+                bearer = secret.strip()
+        elif lowered == b"cookie":
+            cookies.append(value)
+    from_query, forwarded = _take_query_key(query)
+    if bearer is not None:
+        return CallerKey(bearer, KeySource.HEADER), forwarded
+    if from_query:
+        return CallerKey(from_query, KeySource.QUERY), forwarded
+    from_cookie = next((v for n, v in parse_cookies(cookies) if n == KEY_COOKIE and v), None)
+    if from_cookie:
+        return CallerKey(from_cookie, KeySource.COOKIE), forwarded
+    return None, forwarded
+
+
+def _take_query_key(query: bytes) -> tuple[str | None, bytes]:
+    if KEY_PARAM.encode() not in query:
+        return None, query
+    found: str | None = None
+    kept: list[bytes] = []
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if unquote_plus(name.decode("latin-1")) == KEY_PARAM:
+            found = found or unquote_plus(value.decode("latin-1")) or None
+        else:
+            kept.append(part)
+    return found, b"&".join(kept)
+
+
+class Gatekeeper:
+    """Admits a caller to a rental's upstream, or raises the `APIError` that says why not."""
+
+    def __init__(
+        self, db: Database, adapters: Mapping[str, RentalProvider], cache_seconds: float
+    ) -> None:
+        self._db = db
+        self._adapters = adapters
+        self._rentals: Memo[str, RentalView | None] = Memo(cache_seconds)
+        self._accounts: Memo[str, str | None] = Memo(cache_seconds)
+        self._upstreams: Memo[tuple[str, str, str], Upstream | None] = Memo(cache_seconds)
+
+    async def admit(self, rental_id: str, key: CallerKey) -> Target:
+        view = await self._rental(rental_id)
+        digest = hash_key(key.secret)
+        if view is None or not hmac.compare_digest(digest, view.key_hash):
+            if key.source is not KeySource.HEADER:
+                raise unauthorized(
+                    f"the {KEY_PARAM} {key.source.value} must be this rental's rental_key"
+                )
+            account_id = await self._account(digest, key.secret)
+            if account_id is None:
+                raise unauthorized("the key is unknown or revoked")
+            if view is None or view.account_id != account_id:
+                raise not_found(f"no rental {rental_id}")
+        if view.status != "running":
+            raise conflict(
+                f"rental {rental_id} is {view.status}; its workload is reachable only while "
+                "it is running",
+                status=view.status,
+            )
+        return await self._target(view)
+
+    def forget(self, target: Target) -> None:
+        """Drop what is remembered about a target that just failed, so the next try re-reads."""
+        self._rentals.forget(target.rental_id)
+        self._upstreams.forget((target.rental_id, *target.placement))
+
+    async def _rental(self, rental_id: str) -> RentalView | None:
+        view = await self._rentals.get(
+            rental_id, lambda: anyio.to_thread.run_sync(self._read_rental, rental_id)
+        )
+        if view is None or view.status != "running":
+            self._rentals.forget(rental_id)
+        return view
+
+    def _read_rental(self, rental_id: str) -> RentalView | None:
+        with self._db.session(read_only=True) as session:
+            row = session.get(Rental, rental_id)
+            if row is None:
+                return None
+            return RentalView(
+                id=row.id,
+                account_id=row.account_id,
+                status=row.status,
+                provider=row.provider,
+                handle=row.handle,
+                key_hash=row.rental_key_hash,
+                ssh=row.ssh,
+            )
+
+    async def _account(self, digest: str, secret: str) -> str | None:
+        account_id = await self._accounts.get(
+            digest, lambda: anyio.to_thread.run_sync(self._read_account, secret)
+        )
+        if account_id is None:
+            self._accounts.forget(digest)
+        return account_id
+
+    def _read_account(self, secret: str) -> str | None:
+        with self._db.session(read_only=True) as session:
+            account = account_for_key(session, secret)
+            return None if account is None else account.id
+
+    async def _target(self, view: RentalView) -> Target:
+        if view.provider is None or view.handle is None:
+            raise APIError(502, "provider_error", f"rental {view.id} has no placement to reach")
+        adapter = self._adapters.get(view.provider)
+        if adapter is None:
+            raise APIError(
+                502, "provider_error", f"provider {view.provider} is not enabled on this broker"
+            )
+        key = (view.id, view.provider, view.handle)
+        try:
+            upstream = await self._upstreams.get(
+                key, lambda: anyio.to_thread.run_sync(adapter.upstream, view.handle)
+            )
+        except ProviderRefused as exc:
+            if exc.reason == "conflict":
+                raise conflict(
+                    f"{view.provider} says the workload is not reachable: {exc.message}",
+                    status=view.status,
+                ) from None
+            raise _provider_error(view.provider, exc) from None
+        except ProviderError as exc:
+            raise _provider_error(view.provider, exc) from None
+        if upstream is None:
+            raise _ssh_only(view)
+        return Target(view.id, (view.provider, view.handle), upstream)
+
+
+def _provider_error(provider: str, exc: ProviderError) -> APIError:
+    return APIError(
+        502, "provider_error", f"{provider} could not say where the workload is: {exc.message}"
+    )
+
+
+def _ssh_only(view: RentalView) -> APIError:
+    if view.ssh is None:
+        return conflict(f"rental {view.id} has no HTTP workload to connect to")
+    command = view.ssh.get("command") or "ssh"
+    return conflict(
+        f"rental {view.id} is reached over SSH, not through the proxy: {command}", ssh=view.ssh
+    )

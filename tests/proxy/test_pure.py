@@ -1,0 +1,201 @@
+"""The proxy's pure parts: path checks, header rewriting, and the lookup memo's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from proxy.access import KeySource, caller_key
+from proxy.cache import Memo
+from proxy.headers import (
+    downstream_headers,
+    relocate,
+    scope_cookie,
+    upstream_request_headers,
+)
+from proxy.paths import BadPath, forward_path, upstream_url
+
+PREFIX = "/v1/rentals/rnt_1/connect/"
+
+
+@pytest.mark.parametrize(
+    ("raw", "rest"),
+    [
+        (b"/v1/rentals/rnt_1/connect/", ""),
+        (b"/v1/rentals/rnt_1/connect/v1/chat/completions", "v1/chat/completions"),
+        (b"/v1/rentals/rnt_1/connect/api/a%20b/llama3:latest", "api/a%20b/llama3:latest"),
+        (b"/v1/rentals/rnt_1/connect/a//b/...x/..c", "a//b/...x/..c"),
+        (b"/v1/rentals/rnt_1/connect/files/%252e%252e", "files/%252e%252e"),
+    ],
+)
+def test_paths_below_the_base_pass_verbatim(raw: bytes, rest: str) -> None:
+    assert forward_path(raw) == rest
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "..",
+        "a/../b",
+        "a/%2e%2E/b",
+        "%2e",
+        "a%2fb",
+        "a%5Cb",
+        "a\\b",
+        "a%00b",
+        "a\x00b",
+        "a b",
+        "/etc",
+        "http://h/x",
+        "git+ssh:x",
+        "caf\u00e9",
+    ],
+)
+def test_paths_that_could_leave_the_base_are_refused(rest: str) -> None:
+    with pytest.raises(BadPath) as refused:
+        forward_path(f"/v1/rentals/rnt_1/connect/{rest}".encode())
+    assert refused.value.status == 400 and refused.value.code == "invalid_request"
+
+
+def test_the_upstream_url_is_the_base_plus_the_path_and_query() -> None:
+    assert upstream_url("http://h:1/base/", "v1/models", b"") == "http://h:1/base/v1/models"
+    assert upstream_url("http://h:1", "", b"a=1&b=%2F") == "http://h:1/?a=1&b=%2F"
+
+
+def test_request_headers_lose_hop_by_hop_and_caller_credentials() -> None:
+    caller = [
+        (b"Host", b"broker"),
+        (b"Authorization", b"Bearer gbk_secret"),
+        (b"Connection", b"keep-alive, X-Hop"),
+        (b"X-Hop", b"1"),
+        (b"TE", b"trailers"),
+        (b"Upgrade", b"h2c"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Cookie", b"a=1; gpubroker_key=rk_x"),
+        (b"X-Api-Key", b"caller"),
+        (b"X-Forwarded-For", b"10.0.0.1"),
+        (b"X-Forwarded-Host", b"evil.example"),
+        (b"Forwarded", b"host=evil.example"),
+        (b"Accept", b"text/event-stream"),
+    ]
+
+    sent = upstream_request_headers(
+        caller, {"X-Api-Key": "provider"}, client_host="127.0.0.2", scheme="https", prefix=PREFIX
+    )
+
+    assert sent == [
+        (b"accept", b"text/event-stream"),
+        (b"cookie", b"a=1"),
+        (b"x-forwarded-for", b"10.0.0.1, 127.0.0.2"),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-prefix", b"/v1/rentals/rnt_1/connect"),
+        (b"x-api-key", b"provider"),
+    ]
+
+
+def test_response_headers_are_relocated_and_scoped() -> None:
+    upstream = [
+        (b"Content-Type", b"text/html"),
+        (b"Date", b"Tue, 24 Nov 2026 12:00:00 GMT"),
+        (b"Server", b"uvicorn"),
+        (b"Connection", b"close"),
+        (b"Keep-Alive", b"timeout=5"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Location", b"http://p/connect/gi_1/lab?x=1"),
+        (b"Set-Cookie", b"sid=1; Domain=p; Path=/; HttpOnly"),
+    ]
+
+    relayed = downstream_headers(upstream, base_url="http://p/connect/gi_1", prefix=PREFIX)
+
+    assert relayed == [
+        (b"content-type", b"text/html"),
+        (b"location", f"{PREFIX}lab?x=1".encode()),
+        (b"set-cookie", f"sid=1; HttpOnly; Path={PREFIX}".encode()),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("location", "base", "expected"),
+    [
+        ("/lab", "http://c:8000", f"{PREFIX}lab"),
+        ("/connect/gi_1/tree", "http://p/connect/gi_1", f"{PREFIX}tree"),
+        ("/elsewhere", "http://p/connect/gi_1", "/elsewhere"),
+        ("http://p/connect/gi_1", "http://p/connect/gi_1", PREFIX),
+        ("https://example.com/x", "http://c:8000", "https://example.com/x"),
+        ("//example.com/x", "http://c:8000", "//example.com/x"),
+        ("tree?x=1", "http://c:8000", "tree?x=1"),
+    ],
+)
+def test_relocate(location: str, base: str, expected: str) -> None:
+    assert relocate(location, base, PREFIX) == expected
+
+
+def test_scope_cookie_without_attributes() -> None:
+    assert scope_cookie("a=b", PREFIX) == f"a=b; Path={PREFIX}"
+
+
+def test_the_callers_key_comes_from_the_header_then_the_query_then_the_cookie() -> None:
+    header = [(b"authorization", b"Bearer gbk_h"), (b"cookie", b"gpubroker_key=rk_c")]
+    cookie = [(b"authorization", b"token jupyter"), (b"cookie", b"x=1; gpubroker_key=rk_c")]
+
+    from_header, query = caller_key(header, b"a=1&gpubroker_key=rk_q&b=2")
+    from_query, _ = caller_key(cookie, b"gpubroker_key=rk%5Fq")
+    from_cookie, untouched = caller_key(cookie, b"a=1")
+    nothing, _ = caller_key([], b"")
+
+    assert from_header is not None and from_header.source is KeySource.HEADER
+    assert from_header.secret == "gbk_h" and query == b"a=1&b=2"
+    assert from_query is not None and (from_query.secret, from_query.source) == (
+        "rk_q",
+        KeySource.QUERY,
+    )
+    assert from_cookie is not None and (from_cookie.secret, from_cookie.source) == (
+        "rk_c",
+        KeySource.COOKIE,
+    )
+    assert untouched == b"a=1" and nothing is None
+    assert "rk_c" not in repr(from_cookie)
+
+
+def test_the_memo_keeps_values_for_its_ttl_and_shares_one_load() -> None:
+    now = [0.0]
+    memo: Memo[str, int] = Memo(5, clock=lambda: now[0])
+    loads: list[str] = []
+
+    async def load() -> int:
+        loads.append("load")
+        await asyncio.sleep(0.01)
+        return len(loads)
+
+    async def scenario() -> list[int]:
+        together = await asyncio.gather(*(memo.get("k", load) for _ in range(50)))
+        now[0] = 4.9
+        cached = await memo.get("k", load)
+        now[0] = 5.1
+        expired = await memo.get("k", load)
+        memo.forget("k")
+        forgotten = await memo.get("k", load)
+        return [*set(together), cached, expired, forgotten]
+
+    assert asyncio.run(scenario()) == [1, 1, 2, 3]
+
+
+def test_a_failed_load_is_shared_and_not_kept() -> None:
+    memo: Memo[str, int] = Memo(60)
+    calls: list[int] = []
+
+    async def failing() -> int:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        raise RuntimeError("provider down")
+
+    async def scenario() -> list[BaseException | int]:
+        return await asyncio.gather(
+            *(memo.get("k", failing) for _ in range(3)), return_exceptions=True
+        )
+
+    results = asyncio.run(scenario())
+    assert [type(result) for result in results] == [RuntimeError] * 3
+    assert len(calls) == 1
+    assert asyncio.run(scenario()) and len(calls) == 2
