@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from pricing.money import InvalidAmount, to_decimal, to_micros
 from pricing.offer import Offer
+from providers.base import MalformedResponse, OfferPage
 
 log = logging.getLogger("gpubroker.providers")
 
@@ -135,3 +137,42 @@ def parse_items(
         skipped.append(reason)
         log.warning("%s: skipped a catalog item (%s)", provider, reason)
     return offers
+
+
+def parse_page(
+    provider: str,
+    payload: Any,
+    path: tuple[str, ...],
+    parse_one: Callable[[Any], Iterable[Offer]],
+    what: str,
+) -> OfferPage:
+    """A whole catalog response: a wrong top-level shape fails it, a bad item is skipped."""
+    try:
+        items = items_of(payload, *path)
+    except MalformedItem as exc:
+        raise MalformedResponse(provider, f"{what} is not the documented shape: {exc}") from None
+    page = OfferPage()
+    page.offers = parse_items(provider, items, parse_one, page.skipped)
+    return page
+
+
+def timestamp(value: Any, name: str) -> datetime | None:
+    """An optional RFC 3339 time (`Z` or an offset); MalformedItem when garbled or zoneless."""
+    if value is None:
+        return None
+    raw = text(value, name)
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedItem(f"{name} is not an RFC 3339 time: {raw!r}") from None
+    if moment.tzinfo is None:
+        raise MalformedItem(f"{name} has no time zone: {raw!r}")
+    return moment
+
+
+def lenient_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 time, or None when absent or unreadable: for fields that only refine."""
+    try:
+        return timestamp(value, "time") if isinstance(value, str) else None
+    except MalformedItem:
+        return None

@@ -10,11 +10,10 @@ of its OpenAI-compatible API.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from providers.aivory.parse import PROVIDER
-from providers.parsing import MalformedItem, field, optional, text
+from providers.parsing import MalformedItem, field, lenient_timestamp, optional, text
 from providers.rental import Instance, InstanceStatus
 
 INTERRUPTED = "interrupted"
@@ -41,7 +40,7 @@ def parse_rental(item: Mapping[str, Any]) -> Instance:
         handle=rental_id,
         status=status,
         reason=reason,
-        ended_at=moment(optional(item, "ended_at")),
+        ended_at=lenient_timestamp(optional(item, "ended_at")),
     )
 
 
@@ -49,14 +48,3 @@ def rental_endpoint(item: Mapping[str, Any]) -> str | None:
     """The rental's OpenAI-compatible base URL, once it has one."""
     value = optional(item, "endpoint")
     return None if value is None else text(value, "endpoint").rstrip("/")
-
-
-def moment(value: Any) -> datetime | None:
-    """An RFC 3339 time, or None when absent or unreadable (it only refines billing)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None

@@ -14,15 +14,13 @@ from typing import Any
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, InterruptionSource, Offer, Tier, offer_id
-from providers.base import MalformedResponse, OfferPage
+from providers.base import OfferPage
 from providers.parsing import (
-    MalformedItem,
     boolean,
     field,
-    items_of,
     number,
     optional,
-    parse_items,
+    parse_page,
     price,
     probability,
     text,
@@ -33,15 +31,9 @@ PROVIDER = "aivory"
 
 def parse_offers(payload: Any, fetched_at: datetime) -> OfferPage:
     """The offers response; a wrong top-level shape fails the page, a bad item is skipped."""
-    try:
-        items = items_of(payload, "data")
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"offers are not the documented shape: {exc}") from None
-    page = OfferPage()
-    page.offers = parse_items(
-        PROVIDER, items, lambda item: [parse_offer(item, fetched_at)], page.skipped
+    return parse_page(
+        PROVIDER, payload, ("data",), lambda item: [parse_offer(item, fetched_at)], "the offers"
     )
-    return page
 
 
 def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:

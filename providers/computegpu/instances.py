@@ -24,7 +24,7 @@ import httpx
 
 from providers.base import MalformedResponse, ProviderRefused
 from providers.computegpu.parse import PROVIDER
-from providers.parsing import MalformedItem, integer, items_of, optional, text
+from providers.parsing import MalformedItem, integer, items_of, optional, text, timestamp
 from providers.parsing import field as field_at
 from providers.rental import Instance, InstanceStatus, SshAccess
 
@@ -208,20 +208,6 @@ def _ended_at(record: Mapping[str, Any], name: str, status: InstanceStatus) -> d
     if status not in (InstanceStatus.TERMINATED, InstanceStatus.INTERRUPTED):
         return None
     return timestamp(optional(record, name), name)
-
-
-def timestamp(value: Any, name: str) -> datetime | None:
-    """An optional RFC 3339 time; `Z` and offsets both read."""
-    if value is None:
-        return None
-    raw = text(value, name)
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise MalformedItem(f"{name} is not an RFC 3339 time: {raw!r}") from None
-    if moment.tzinfo is None:
-        raise MalformedItem(f"{name} has no time zone: {raw!r}")
-    return moment
 
 
 # --- refusals ------------------------------------------------------------------------------------

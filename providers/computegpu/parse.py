@@ -27,6 +27,7 @@ from providers.parsing import (
     number,
     optional,
     parse_items,
+    parse_page,
     price,
     text,
 )
@@ -120,15 +121,13 @@ def _listing_ref(item: Mapping[str, Any], listing_id: str) -> dict[str, str]:
 
 def parse_gpu_types(payload: Any, fetched_at: datetime) -> OfferPage:
     """The GPU cloud's types response; a wrong top-level shape fails it, a bad type is skipped."""
-    try:
-        items = items_of(payload, "types")
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"types is not the documented shape: {exc}") from None
-    page = OfferPage()
-    page.offers = parse_items(
-        PROVIDER, items, lambda item: parse_gpu_type(item, fetched_at), page.skipped
+    return parse_page(
+        PROVIDER,
+        payload,
+        ("types",),
+        lambda item: parse_gpu_type(item, fetched_at),
+        "the GPU types response",
     )
-    return page
 
 
 def parse_gpu_type(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:

@@ -10,7 +10,6 @@ let the broker stop billing, and maybe re-rent, while the GPU still runs and cos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import httpx
 from pricing.offer import Offer
 from providers.base import MalformedResponse, ProviderRefused
 from providers.empiriolabs.parse import PROVIDER
-from providers.parsing import MalformedItem, field, items_of, optional, text
+from providers.parsing import MalformedItem, field, items_of, optional, text, timestamp
 from providers.rental import Instance, InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode
 
 INSTANCES_PATH = "/v1/gpu/instances"
@@ -145,20 +144,6 @@ def _instance(item: Any) -> Instance:
             else None
         ),
     )
-
-
-def timestamp(value: Any, name: str) -> datetime | None:
-    """An optional RFC 3339 time; `Z` and offsets both read."""
-    if value is None:
-        return None
-    raw = text(value, name)
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise MalformedItem(f"{name} is not an RFC 3339 time: {raw!r}") from None
-    if moment.tzinfo is None:
-        raise MalformedItem(f"{name} has no time zone: {raw!r}")
-    return moment
 
 
 # --- refusals ------------------------------------------------------------------------------------

@@ -14,16 +14,15 @@ from typing import Any
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, Offer, Tier, offer_id
-from providers.base import MalformedResponse, OfferPage
+from providers.base import OfferPage
 from providers.parsing import (
     MalformedItem,
     boolean,
     field,
     integer,
-    items_of,
     number,
     optional,
-    parse_items,
+    parse_page,
     price,
     text,
 )
@@ -36,15 +35,13 @@ DEFAULT_REGION = "Global"
 
 def parse_catalog(payload: Any, fetched_at: datetime) -> OfferPage:
     """The whole catalog response; a wrong top-level shape fails the page, a bad item is skipped."""
-    try:
-        items = items_of(payload, "data")
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"catalog is not the documented shape: {exc}") from None
-    page = OfferPage()
-    page.offers = parse_items(
-        PROVIDER, items, lambda item: parse_catalog_item(item, fetched_at), page.skipped
+    return parse_page(
+        PROVIDER,
+        payload,
+        ("data",),
+        lambda item: parse_catalog_item(item, fetched_at),
+        "the catalog",
     )
-    return page
 
 
 def parse_catalog_item(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:

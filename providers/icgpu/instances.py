@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from providers.icgpu.parse import PROVIDER
-from providers.parsing import MalformedItem, integer, items_of, optional, text
+from providers.parsing import MalformedItem, integer, items_of, lenient_timestamp, optional, text
 from providers.parsing import field as field_at
 from providers.rental import Instance, InstanceStatus, SshAccess
 
@@ -59,7 +58,7 @@ def parse_instance(item: Mapping[str, Any]) -> Instance:
         rental_id=None if name is None else text(name, "name"),
         reason=raw_status if status in _REASONED else None,
         ssh=_ssh(item, instance_id),
-        ended_at=moment(optional(item, "ended_at")),
+        ended_at=lenient_timestamp(optional(item, "ended_at")),
     )
 
 
@@ -78,17 +77,6 @@ def parse_page(payload: Any) -> InstancePage:
     token = optional(payload, "nextToken")
     page.next_token = None if token is None else text(token, "nextToken")
     return page
-
-
-def moment(value: Any) -> datetime | None:
-    """An RFC 3339 time, or None when absent or unreadable (it only refines billing)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _ssh(item: Mapping[str, Any], instance_id: str) -> SshAccess | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, Offer, Tier, offer_id
-from providers.base import MalformedResponse, OfferPage
+from providers.base import OfferPage
 from providers.parsing import (
     MalformedItem,
     boolean,
@@ -24,7 +24,7 @@ from providers.parsing import (
     items_of,
     number,
     optional,
-    parse_items,
+    parse_page,
     price,
     text,
 )
@@ -37,15 +37,13 @@ BATCH = "batch"
 
 def parse_tiers(payload: Any, fetched_at: datetime) -> OfferPage:
     """The tiers response; a wrong top-level shape fails the page, a bad tier is skipped."""
-    try:
-        tiers = items_of(payload, "tiers")
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"tiers are not the documented shape: {exc}") from None
-    page = OfferPage()
-    page.offers = parse_items(
-        PROVIDER, tiers, lambda tier: parse_tier(tier, fetched_at), page.skipped
+    return parse_page(
+        PROVIDER,
+        payload,
+        ("tiers",),
+        lambda item: parse_tier(item, fetched_at),
+        "the tiers response",
     )
-    return page
 
 
 def parse_tier(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
