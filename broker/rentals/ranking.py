@@ -29,8 +29,8 @@ class Constraints:
     providers: tuple[str, ...] = ()
 
 
-def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:
-    """Available offers meeting every constraint, cheapest effective price first."""
+def _query(constraints: Constraints, **changes: object) -> OfferQuery:
+    """The catalog query for the constraints: available offers, cheapest effective price first."""
     query = OfferQuery(
         gpus=constraints.gpus,
         gpu_count=constraints.gpu_count,
@@ -43,7 +43,12 @@ def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:
         sort="effective_price",
         limit=MAX_LIMIT,
     )
-    return index.search(query).offers
+    return replace(query, **changes)
+
+
+def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:
+    """Available offers meeting every constraint, cheapest effective price first."""
+    return index.search(_query(constraints)).offers
 
 
 def offered_counts(index: CatalogIndex, constraints: Constraints) -> list[int] | None:
@@ -53,19 +58,10 @@ def offered_counts(index: CatalogIndex, constraints: Constraints) -> list[int] |
     Asking for more GPUs than any matching offer (or host) ever has is bad input, not a lack
     of capacity, so the caller answers it with a 422 naming `gpu_count` rather than a 503.
     """
-    query = OfferQuery(
-        gpus=constraints.gpus,
-        tier=constraints.tier,
-        max_price=constraints.max_price,
-        region=constraints.region,
-        max_interruption=constraints.max_interruption,
-        providers=constraints.providers,
-        available=None,
-        limit=MAX_LIMIT,
-    )
-    if index.search(replace(query, min_gpu_count=constraints.gpu_count, limit=1)).offers:
+    anywhere = _query(constraints, gpu_count=None, available=None)
+    if index.search(replace(anywhere, min_gpu_count=constraints.gpu_count, limit=1)).offers:
         return None
-    return sorted({offer.gpu_count for offer in index.search(query).offers})
+    return sorted({offer.gpu_count for offer in index.search(anywhere).offers})
 
 
 @dataclass
