@@ -158,7 +158,7 @@ class StatusSync:
                 continue
             candidates.append(offer)
         if not candidates:
-            self._recovery_failed(rental_id, [], "no other offer matches")
+            self._recovery_failed(rental_id, "no other offer matches")
             return
         first = candidates[0]
         try:
@@ -171,7 +171,7 @@ class StatusSync:
                 locked.status, locked.handle = "provisioning", None
                 session.add(locked)
         except ledger.InsufficientCredit as short:
-            self._recovery_failed(rental_id, [], short.message)
+            self._recovery_failed(rental_id, short.message)
             return
         placement = place(
             self.db,
@@ -207,11 +207,10 @@ class StatusSync:
                     start_billing(locked, self.clock())
             session.add(locked)
 
-    def _recovery_failed(self, rental_id: str, attempts: list[dict[str, str]], why: str) -> None:
+    def _recovery_failed(self, rental_id: str, why: str) -> None:
         with self.db.session() as session:
             locked = lock_rental(session, rental_id)
             locked.reason = f"spot instance lost; recovery failed: {why}"
-            locked.attempts = [*locked.attempts, *attempts]
             session.add(locked)
 
 
