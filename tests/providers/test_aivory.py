@@ -24,7 +24,6 @@ from providers.base import (
     OfferFilters,
     ProviderConfig,
     ProviderRefused,
-    ProviderUnavailable,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
 
@@ -160,15 +159,6 @@ def server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def knobs(server: RunningServer) -> Iterator[SimulatorKnobs]:
-    knobs: SimulatorKnobs = server.app.state.knobs
-    saved = (knobs.price_drift, knobs.hang_seconds, knobs.retry_after_seconds)
-    yield knobs
-    knobs.forced.clear()
-    knobs.price_drift, knobs.hang_seconds, knobs.retry_after_seconds = saved
-
-
-@pytest.fixture
 def adapter(server: RunningServer) -> Iterator[AivoryAdapter]:
     adapter = AivoryAdapter(config(server.url))
     yield adapter
@@ -264,61 +254,3 @@ def test_a_missing_or_wrong_key_is_refused(server: RunningServer, key: str | Non
     assert refused.value.status == 401
     assert refused.value.reason == "unauthorized"
     assert key is None or key not in str(refused.value)
-
-
-@pytest.mark.parametrize("fault", ["429", "5xx"])
-def test_transient_faults_are_retried(
-    adapter: AivoryAdapter, knobs: SimulatorKnobs, fault: str
-) -> None:
-    knobs.retry_after_seconds = 0.01
-    knobs.fail_next(2, fault)  # type: ignore[arg-type]
-
-    page = adapter.list_offers()
-
-    assert not knobs.forced
-    assert len(page.offers) >= 30
-
-
-def test_faults_outlasting_the_retries_make_the_provider_unavailable(
-    adapter: AivoryAdapter, knobs: SimulatorKnobs
-) -> None:
-    knobs.fail_next(3, "5xx")
-    with pytest.raises(ProviderUnavailable):
-        adapter.list_offers()
-
-
-def test_a_garbage_body_is_a_malformed_response(
-    adapter: AivoryAdapter, knobs: SimulatorKnobs
-) -> None:
-    knobs.fail_next(1, "garbage")
-    with pytest.raises(MalformedResponse):
-        adapter.list_offers()
-
-
-def test_a_hang_past_the_timeout_makes_the_provider_unavailable(
-    server: RunningServer, knobs: SimulatorKnobs
-) -> None:
-    knobs.hang_seconds = 2.0
-    knobs.fail_next(2, "timeout")
-    impatient = AivoryAdapter(config(server.url, timeout_seconds=0.3, retry_attempts=2))
-    try:
-        with pytest.raises(ProviderUnavailable, match="timed out"):
-            impatient.list_offers()
-    finally:
-        impatient.close()
-
-
-def test_a_drifted_refresh_keeps_ids_and_moves_prices(
-    adapter: AivoryAdapter, knobs: SimulatorKnobs
-) -> None:
-    knobs.price_drift = 0.05
-    first = by_id(adapter.list_offers().offers)
-    second = by_id(adapter.list_offers().offers)
-
-    assert second.keys() == first.keys()
-    moved = [
-        offer_id
-        for offer_id, offer in second.items()
-        if offer.base_price_per_gpu_hour != first[offer_id].base_price_per_gpu_hour
-    ]
-    assert len(moved) > len(second) // 2

@@ -15,7 +15,7 @@ import pytest
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
-from providers.base import MalformedResponse, OfferFilters, ProviderConfig, ProviderUnavailable
+from providers.base import MalformedResponse, OfferFilters, ProviderConfig
 from providers.computegpu.adapter import SEARCH_PATH, TYPES_PATH, ComputeGpuAdapter, search_params
 from providers.computegpu.parse import GPU_COUNTS, parse_gpu_types, parse_listings
 from providers.computegpu.simulator import MAX_PAGE_SIZE, ComputeGpuState, create_simulator
@@ -358,55 +358,14 @@ def test_simulator_answers_bad_parameters_with_its_error_shape(server: RunningSe
     assert "maxPrice" in response.json()["error"]
 
 
-@pytest.mark.parametrize("fault", ["429", "5xx"])
-def test_transient_faults_are_retried(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState, knobs: SimulatorKnobs, fault: Any
-) -> None:
-    knobs.fail_next(2, fault)
-
-    page = adapter.list_offers()
-
-    assert len(page.offers) == len(sim.listings) + cloud_offer_count(sim)
-    assert not knobs.forced
-
-
-def test_a_garbage_body_is_a_malformed_response(
-    adapter: ComputeGpuAdapter, knobs: SimulatorKnobs
-) -> None:
-    knobs.fail_next(1, "garbage")
-
-    with pytest.raises(MalformedResponse):
-        adapter.list_offers()
-
-
-def test_a_hang_past_the_timeout_makes_the_provider_unavailable(
-    server: RunningServer, sim: ComputeGpuState, knobs: SimulatorKnobs
-) -> None:
-    knobs.hang_seconds = 2.0
-    knobs.fail_next(2, "timeout")
-    adapter = make_adapter(server, timeout_seconds=0.3, retry_attempts=2)
-    try:
-        with pytest.raises(ProviderUnavailable) as raised:
-            adapter.list_offers()
-    finally:
-        adapter.close()
-
-    assert "timed out" in raised.value.message
-    assert API_KEY not in str(raised.value)
-
-
-def test_drifted_refresh_keeps_ids_and_moves_prices(
+def test_drifted_prices_are_the_ones_the_simulator_holds(
     adapter: ComputeGpuAdapter, sim: ComputeGpuState, knobs: SimulatorKnobs
 ) -> None:
     knobs.price_drift = 0.1
 
-    first = {offer.id: offer.base_price_per_gpu_hour for offer in adapter.list_offers().offers}
-    second_offers = adapter.list_offers().offers
-    second = {offer.id: offer.base_price_per_gpu_hour for offer in second_offers}
+    adapter.list_offers()
+    listings = listing_offers(adapter.list_offers().offers)
 
-    assert first.keys() == second.keys()
-    assert sum(first[offer_id] != second[offer_id] for offer_id in first) >= len(first) // 2
     # The walk is the simulator's state: it holds the prices it last served.
-    listings = listing_offers(second_offers)
     for listing in sim.listings:
         assert listings[listing.id].base_price_per_gpu_hour == round(listing.price_per_hour * 1e6)
