@@ -26,6 +26,7 @@ from providers.base import (
     ProviderRefused,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aivory"
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -140,15 +141,7 @@ def test_ids_are_stable_when_prices_drift() -> None:
 
 
 def config(url: str, **overrides: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "base_url": url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return ProviderConfig(**settings)
+    return fast_config(url, API_KEY, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from pricing.offer import Offer, Tier
 from providers.aivory.adapter import AivoryAdapter
 from providers.aivory.simulator import AivoryState, create_simulator
-from providers.base import ProviderConfig, ProviderRefused, ProviderUnavailable
+from providers.base import ProviderRefused, ProviderUnavailable
 from providers.rental import (
     Instance,
     InstanceStatus,
@@ -24,6 +24,7 @@ from providers.rental import (
     scope_of,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 API_KEY = "si_rental_key_do_not_leak"
 MODEL = Workload(mode=WorkloadMode.MODEL, model="meta-llama/Llama-3.3-70B-Instruct")
@@ -50,15 +51,7 @@ def sim(server: RunningServer) -> AivoryState:
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> AivoryAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return AivoryAdapter(ProviderConfig(**settings))
+    return AivoryAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ import pytest
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
-from providers.base import MalformedResponse, OfferFilters, ProviderConfig
+from providers.base import MalformedResponse, OfferFilters
 from providers.computegpu.adapter import SEARCH_PATH, TYPES_PATH, ComputeGpuAdapter, search_params
 from providers.computegpu.parse import GPU_COUNTS, parse_gpu_types, parse_listings
 from providers.computegpu.simulator import MAX_PAGE_SIZE, ComputeGpuState, create_simulator
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "computegpu"
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -234,15 +235,7 @@ def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[ComputeGpuStat
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> ComputeGpuAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return ComputeGpuAdapter(ProviderConfig(**settings))
+    return ComputeGpuAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from pricing.offer import Offer, Tier
-from providers.base import ProviderConfig, ProviderRefused
+from providers.base import ProviderRefused
 from providers.computegpu.adapter import PODS_PATH, ComputeGpuAdapter
 from providers.computegpu.sim_rentals import SimRefusal
 from providers.computegpu.simulator import ComputeGpuState, create_simulator
@@ -29,6 +29,7 @@ from providers.rental import (
     scope_of,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 API_KEY = "gpu_test_key_do_not_leak"
 POLL_ATTEMPTS = 200
@@ -66,15 +67,7 @@ def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[ComputeGpuStat
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> ComputeGpuAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return ComputeGpuAdapter(ProviderConfig(**settings))
+    return ComputeGpuAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import pytest
 from providers.base import (
     MalformedResponse,
     Provider,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailable,
 )
 from providers.registry import PROVIDERS
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
 from providers.spec import ProviderSpec
+from tests.providers.support import fast_config
 
 SIMULATED = [name for name, spec in PROVIDERS.items() if spec.make_simulator is not None]
 RETRY_ATTEMPTS = 3
@@ -39,15 +39,9 @@ class Simulated:
     knobs: SimulatorKnobs
 
     def adapter(self, **overrides: Any) -> Provider:
-        settings: dict[str, Any] = {
-            "base_url": self.server.url,
-            "api_key": self.spec.demo_api_key,
-            "timeout_seconds": 5.0,
-            "retry_attempts": RETRY_ATTEMPTS,
-            "retry_max_wait_seconds": 0.05,
-        }
-        settings.update(overrides)
-        return self.spec.make_adapter(ProviderConfig(**settings))
+        settings = {"retry_attempts": RETRY_ATTEMPTS, **overrides}
+        config = fast_config(self.server.url, self.spec.demo_api_key, **settings)
+        return self.spec.make_adapter(config)
 
     def assert_key_not_leaked(self, error: ProviderError) -> None:
         assert self.spec.demo_api_key not in str(error)

@@ -14,11 +14,12 @@ import pytest
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, InterruptionSource, Tier
-from providers.base import MalformedResponse, ProviderConfig
+from providers.base import MalformedResponse
 from providers.empiriolabs.adapter import CATALOG_PATH, EmpirioLabsAdapter
 from providers.empiriolabs.parse import GPU_COUNTS, parse_catalog
 from providers.empiriolabs.simulator import EmpirioLabsState, create_simulator
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "empiriolabs"
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -161,15 +162,7 @@ def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[EmpirioLabsSta
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> EmpirioLabsAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return EmpirioLabsAdapter(ProviderConfig(**settings))
+    return EmpirioLabsAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

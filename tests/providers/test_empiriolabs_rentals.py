@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pricing.offer import Offer
-from providers.base import ProviderConfig, ProviderRefused, ProviderUnavailable
+from providers.base import ProviderRefused, ProviderUnavailable
 from providers.empiriolabs.adapter import EmpirioLabsAdapter
 from providers.empiriolabs.instances import INSTANCES_PATH
 from providers.empiriolabs.sim_instances import SimRefusal
@@ -25,6 +25,7 @@ from providers.rental import (
     scope_of,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 API_KEY = "el-test-key-do-not-leak"
 MODEL = Workload(mode=WorkloadMode.MODEL, model="Qwen/Qwen2.5-7B-Instruct")
@@ -59,15 +60,7 @@ def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[EmpirioLabsSta
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> EmpirioLabsAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return EmpirioLabsAdapter(ProviderConfig(**settings))
+    return EmpirioLabsAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pricing.offer import InstanceType, Offer
-from providers.base import ProviderConfig, ProviderRefused, ProviderUnavailable
+from providers.base import ProviderRefused, ProviderUnavailable
 from providers.fluence.adapter import FluenceAdapter
 from providers.fluence.simulator import FluenceState, create_simulator
 from providers.rental import (
@@ -26,6 +26,7 @@ from providers.rental import (
     scope_of,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 API_KEY = "fl_rental_key_do_not_leak"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
@@ -54,15 +55,7 @@ def sim(server: RunningServer) -> FluenceState:
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> FluenceAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return FluenceAdapter(ProviderConfig(**settings))
+    return FluenceAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture

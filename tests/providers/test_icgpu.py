@@ -21,6 +21,7 @@ from providers.icgpu.adapter import IcGpuAdapter
 from providers.icgpu.parse import parse_tiers
 from providers.icgpu.simulator import create_simulator
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "icgpu"
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -163,14 +164,7 @@ def test_ids_are_stable_when_prices_drift() -> None:
 
 
 def config(url: str, **overrides: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "base_url": url,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return ProviderConfig(**settings)
+    return fast_config(url, None, **overrides)
 
 
 @pytest.fixture(scope="module")

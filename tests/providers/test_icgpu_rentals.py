@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pricing.offer import Offer, Tier
-from providers.base import ProviderConfig, ProviderRefused
+from providers.base import ProviderRefused
 from providers.icgpu.adapter import IcGpuAdapter
 from providers.icgpu.seed import GpuTier
 from providers.icgpu.sim_state import PAGE_LIMIT
@@ -26,6 +26,7 @@ from providers.rental import (
     scope_of,
 )
 from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import fast_config
 
 API_KEY = "ic_rental_key_do_not_leak"
 SSH = Workload(mode=WorkloadMode.SSH, ssh_key="ssh-ed25519 AAAAC3Nza renter@laptop")
@@ -52,15 +53,7 @@ def sim(server: RunningServer) -> IcGpuState:
 
 
 def make_adapter(server: RunningServer, **overrides: Any) -> IcGpuAdapter:
-    settings: dict[str, Any] = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "timeout_seconds": 5.0,
-        "retry_attempts": 3,
-        "retry_max_wait_seconds": 0.05,
-    }
-    settings.update(overrides)
-    return IcGpuAdapter(ProviderConfig(**settings))
+    return IcGpuAdapter(fast_config(server.url, API_KEY, **overrides))
 
 
 @pytest.fixture
