@@ -9,22 +9,76 @@ Correctness of the ledger rests on how each backend serializes writers:
   takes the write lock before it reads the rows it will change; WAL lets readers run beside it and
   a busy timeout makes contenders wait instead of failing. Sessions opened with `read_only=True`
   start a plain deferred `BEGIN` and never block writers.
+
+Even with one lock order everywhere (account, then hold, then rental: see `broker.ledger` and
+`broker.rentals.actions.lock_rental`), PostgreSQL may still end a transaction with a
+serialization failure or a deadlock (SQLSTATE 40001, 40P01), and SQLite may give up waiting for
+its write lock ("database is locked"). Such a transaction did nothing, so `Database.transact`
+runs it again, a bounded number of times with a short jittered pause; when the attempts run out it
+raises `Contention`, which the API answers as 503 `busy` (retry later), never as a 500.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from prometheus_client import Counter
 from sqlalchemy import Table, bindparam, event, text
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+TRANSACTION_ATTEMPTS = 5
 _READ_ONLY = "gpubroker_read_only"
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+T = TypeVar("T")
+log = logging.getLogger("gpubroker.db")
+RETRIES = Counter(
+    "gpubroker_db_retries",
+    "Write transactions rolled back by a concurrent one: retried, or given up (a 503 busy).",
+    ["outcome"],
+)
+
+
+_log_retry = before_sleep_log(log, logging.INFO)
+
+
+def _count_and_log_retry(state: RetryCallState) -> None:
+    RETRIES.labels("retried").inc()
+    _log_retry(state)
+
+
+class Contention(Exception):
+    """A transaction kept meeting concurrent ones (deadlocks, serialization failures, a busy
+    SQLite file) after every retry; nothing it did was kept, and the caller may try again."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"the database stayed busy with concurrent changes after {attempts} tries")
+        self.attempts = attempts
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for an error that rolled its transaction back only because of a concurrent one."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -97,6 +151,37 @@ class Database:
         with Session(bind, expire_on_commit=False) as session:
             yield session
             session.commit()
+
+    def transact(
+        self,
+        work: Callable[[Session], T],
+        *,
+        attempts: int = TRANSACTION_ATTEMPTS,
+    ) -> T:
+        """Run `work(session)` in one write transaction, again if a concurrent one forced it to
+        roll back; `Contention` once `attempts` are spent. `work` must build what it writes
+        inside (an attempt that rolled back leaves nothing behind), and may raise to roll back.
+        """
+
+        def attempt() -> T:
+            with self.session() as session:
+                return work(session)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_random_exponential(multiplier=0.01, max=0.25),
+            retry=retry_if_exception(is_retryable),
+            before_sleep=_count_and_log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except DBAPIError as exc:
+            if is_retryable(exc):
+                RETRIES.labels("gave_up").inc()
+                log.warning("transaction gave up after %d attempts: %s", attempts, exc.orig)
+                raise Contention(attempts) from exc
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,6 +3,10 @@
 Handlers raise `APIError` (or a subclass); FastAPI's own validation errors and HTTP exceptions
 are rewritten into the same shape, naming the offending parameter, so no client ever has to
 parse two formats.
+
+A transaction that lost to concurrent ones on every retry (`broker.db.Contention`), or a database
+error of that kind raised outside the retrying helper, is a 503 `busy`: nothing was changed and the
+same request may simply be sent again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from broker.db import Contention, is_retryable
 
 log = logging.getLogger("gpubroker.api")
 
@@ -74,6 +81,15 @@ def error_response(status: int, code: str, message: str, /, **extra: Any) -> JSO
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
+def _busy() -> JSONResponse:
+    return error_response(
+        503,
+        "busy",
+        "the broker is busy with concurrent changes to the same account; nothing was changed, "
+        "retry the request",
+    )
+
+
 def _location(loc: Sequence[Any]) -> str:
     parts = [str(part) for part in loc if part not in ("query", "body", "path", "header")]
     return ".".join(parts) or "request"
@@ -103,6 +119,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; see the API reference in the README"
         return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Contention)
+    async def _contention(_: Request, exc: Contention) -> JSONResponse:
+        return _busy()
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_retryable(exc):
+            log.warning("concurrent change on %s %s: %s", request.method, request.url.path, exc)
+            return _busy()
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

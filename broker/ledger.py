@@ -23,7 +23,9 @@ so these invariants hold after every commit (`check_invariants` verifies them):
 Structure: a functional core (`Balances`, the `plan_*` functions) decides which entries a request
 produces, or refuses it, from the current state alone. The shell around it locks that state,
 applies the plan and writes the entries. Locking: PostgreSQL takes `SELECT ... FOR UPDATE` on the
-account row, then on the hold row (always in that order, so two requests never deadlock on them);
+account row, then on the hold row (always in that order, so two requests never deadlock on them;
+a path that also changes a rental locks the rental third, and a new row that refers to the account
+is inserted only after the account is locked: see `broker.rentals.actions.lock_rental`);
 SQLite transactions from `broker.db` begin IMMEDIATE, which serializes writers. The primitives
 never commit: the caller commits, so a rental's state change and its money move together. They
 write through the session's connection and return detached snapshots (a `Hold`, `LedgerEntry`);
@@ -218,6 +220,16 @@ def _lock_account(conn: Connection, account_id: str) -> Balances:
     return Balances(row.balance, row.held)
 
 
+def lock_account(session: Session, account_id: str) -> Balances:
+    """Lock the account row for this transaction (the first lock of every money path)."""
+    return _lock_account(_connection(session), account_id)
+
+
+def lock_hold(session: Session, hold_id: str) -> None:
+    """Lock the hold row for this transaction; take its account's lock first."""
+    _connection(session).execute(_LOCK_HOLD, {"hold_id": hold_id})
+
+
 def _lock_open_hold(conn: Connection, hold_id: str) -> tuple[Balances, Hold]:
     """Lock the hold's account, then the hold (always this order), and check it is open."""
     account = conn.execute(_LOCK_ACCOUNT_OF_HOLD, {"hold_id": hold_id}).first()
@@ -380,9 +392,16 @@ def list_entries(
 
 
 def check_invariants(session: Session, account_id: str) -> Balances:
-    """Verify every invariant of the module docstring for one account; raise if any fails."""
+    """Verify every invariant of the module docstring for one account; raise if any fails.
+
+    The account row is read `FOR SHARE`: every writer of the account's entries and holds locks
+    that row first, so the rows read after it form one consistent state even while the meter runs.
+    """
     account = session.exec(
-        select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
     ).one()
     cached = Balances(account.balance, account.held)
     problems: list[str] = []

@@ -55,11 +55,19 @@ class Moved:
     charged: int
 
 
-def move_holds(session: Session, hold_ids: Sequence[str], plan: HoldPlan) -> dict[str, Moved]:
-    """Apply `plan` to each open hold in `hold_ids`; holds that are not open are left alone.
+@dataclass
+class LockedHolds:
+    """Accounts and holds of a batch, locked in the ledger's order; balances as they stand."""
 
-    A plan must not overdraw its account (`run_moves` raises if it does, and nothing is
-    written): plans see the balances left by the plans before them on the same account.
+    accounts: dict[str, Balances]
+    holds: list[HoldState]
+
+
+def lock_holds(session: Session, hold_ids: Sequence[str]) -> LockedHolds:
+    """Lock the accounts owning `hold_ids` (in id order), then the holds (in id order).
+
+    A caller that also changes rows that refer to these holds (the meter's rentals) locks them
+    after this, keeping the broker's one order: account, hold, rental.
     """
     conn = _connection(session)
     owners = conn.execute(
@@ -84,6 +92,22 @@ def move_holds(session: Session, hold_ids: Sequence[str], plan: HoldPlan) -> dic
             .with_for_update()
         )
     ]
+    return LockedHolds(accounts, holds)
+
+
+def move_holds(session: Session, hold_ids: Sequence[str], plan: HoldPlan) -> dict[str, Moved]:
+    """Lock and apply `plan` to each open hold in `hold_ids` (see `move_locked`)."""
+    return move_locked(session, lock_holds(session, hold_ids), plan)
+
+
+def move_locked(session: Session, locked: LockedHolds, plan: HoldPlan) -> dict[str, Moved]:
+    """Apply `plan` to each open hold of a locked batch; holds that are not open are left alone.
+
+    A plan must not overdraw its account (`run_moves` raises if it does, and nothing is
+    written): plans see the balances left by the plans before them on the same account.
+    """
+    conn = _connection(session)
+    accounts, holds = locked.accounts, locked.holds
     now = utcnow()
     entries: list[dict[str, object]] = []
     moved: dict[str, Moved] = {}

@@ -7,7 +7,9 @@ library's) can never produce a second PaymentIntent. Credit arrives only with
 in one transaction that records the event, flips the locked top-up row from `pending` to
 `succeeded` and appends the `topup` entry whose unique `dedupe_key` is the PaymentIntent id. A
 duplicate or concurrent delivery finds the event recorded or the row already `succeeded` and
-moves nothing; if it somehow got past both, the unique key would abort its transaction.
+moves nothing; if it somehow got past both, the unique key would abort its transaction. The
+account row is locked before the top-up row, the order every money path takes, and the
+transaction is retried if a concurrent one still deadlocks it (`Database.transact`).
 
 The Stripe client is built per call from settings (no module-level `stripe.api_key`), so tests
 and replicas with different settings never see each other's configuration.
@@ -195,13 +197,11 @@ def apply_event(db: Database, event: stripe.Event) -> Outcome:
         return "ignored"
     intent = event.data.object.to_dict()
     payment = _payment(intent)
-    with db.session() as session:
+
+    def work(session: Session) -> tuple[Outcome, Topup | None]:
         if not _record_event(session, event.id, event.type, intent.get("id")):
-            return "duplicate"
-        topup = None
-        if payment is not None:
-            statement = select(Topup).where(Topup.id == payment.topup_id).with_for_update()
-            topup = session.exec(statement).first()
+            return "duplicate", None
+        topup = _lock_topup(session, payment.topup_id) if payment is not None else None
         if (
             payment is None
             or topup is None
@@ -209,9 +209,9 @@ def apply_event(db: Database, event: stripe.Event) -> Outcome:
             or topup.payment_intent_id not in (None, payment.intent_id)
         ):
             log.warning("stripe event %s pays no top-up of ours; nothing credited", event.id)
-            return "unknown_topup"
+            return "unknown_topup", None
         if topup.status != "pending":
-            return "already_credited"
+            return "already_credited", None
         if payment.amount != topup.amount:
             log.warning(
                 "top-up %s: %s USD received for %s USD asked",
@@ -231,5 +231,19 @@ def apply_event(db: Database, event: stripe.Event) -> Outcome:
         topup.credited = payment.amount
         topup.succeeded_at = utcnow()
         session.add(topup)
-    log.info("top-up %s credited %s USD", topup.id, format_usd(payment.amount))
-    return "credited"
+        return "credited", topup
+
+    outcome, credited = db.transact(work)
+    if credited is not None:
+        log.info("top-up %s credited %s USD", credited.id, format_usd(credited.credited or 0))
+    return outcome
+
+
+def _lock_topup(session: Session, topup_id: str) -> Topup | None:
+    """The top-up row, locked after its account's row (the order every money path takes)."""
+    owner = session.exec(select(Topup.account_id).where(Topup.id == topup_id)).first()
+    if owner is None:
+        return None
+    ledger.lock_account(session, owner)
+    statement = select(Topup).where(Topup.id == topup_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()

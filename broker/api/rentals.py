@@ -8,17 +8,23 @@ GPU names, providers, ports, env names and amounts are 422s naming the field.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlmodel import col, select
 
 from broker.api.offers import check_providers, resolve_gpu_terms
+from broker.api.params import (
+    MAX_PRICE_USD,
+    decode_cursor_text,
+    moment_in_range,
+    one_or_many,
+    text,
+)
 from broker.api.render import json_response
 from broker.auth import current_account
 from broker.errors import invalid
@@ -33,20 +39,21 @@ from providers.rental import Workload, WorkloadMode
 router = APIRouter(tags=["rentals"])
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Port = Annotated[int, Field(ge=1, le=65535)]
+GpuTerm = text(100)
 
 
 class WorkloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: WorkloadMode | None = None
-    image: str | None = Field(None, min_length=1, max_length=500)
-    model: str | None = Field(None, min_length=1, max_length=300)
-    template: str | None = Field(None, min_length=1, max_length=100)
+    image: text(500) | None = None  # type: ignore[valid-type]
+    model: text(300) | None = None  # type: ignore[valid-type]
+    template: text(100) | None = None  # type: ignore[valid-type]
     ports: list[Port] = Field(default_factory=list, max_length=20)
-    env: dict[str, Annotated[str, Field(max_length=10_000)]] = Field(
+    env: dict[str, text(10_000, min_length=0)] = Field(  # type: ignore[valid-type]
         default_factory=dict, max_length=64
     )
-    ssh_key: str | None = Field(None, min_length=1, max_length=10_000)
+    ssh_key: text(10_000) | None = None  # type: ignore[valid-type]
 
     @field_validator("env")
     @classmethod
@@ -78,14 +85,23 @@ class WorkloadIn(BaseModel):
 
 
 class RentIn(WorkloadIn):
-    offer_id: str | None = Field(None, min_length=1, max_length=300)
-    gpu: str | list[str] | None = None
+    offer_id: text(300) | None = None  # type: ignore[valid-type]
+    gpu: (
+        Annotated[
+            list[GpuTerm],
+            BeforeValidator(one_or_many, json_schema_input_type=GpuTerm | list[GpuTerm]),
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
     gpu_count: int = Field(1, ge=1, le=64)
     tier: Literal["on_demand", "spot", "any"] = "any"
-    max_price: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=6)
-    region: str | None = Field(None, min_length=1, max_length=100)
-    max_interruption: float | None = Field(None, ge=0, le=1)
-    providers: list[str] = Field(default_factory=list, max_length=10)
+    max_price: Decimal | None = Field(None, gt=0, le=MAX_PRICE_USD, decimal_places=6)
+    region: text(100) | None = None  # type: ignore[valid-type]
+    max_interruption: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    providers: list[text(100)] = Field(  # type: ignore[valid-type]
+        default_factory=list, max_length=10
+    )
     recover: bool = False
     workload: WorkloadIn | None = None
 
@@ -204,7 +220,7 @@ def create_rental(
     request: Request,
     body: RentIn,
     account: Annotated[Account, Depends(current_account)],
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> Response:
     """Rent the cheapest matching offer (by effective price) that starts, failing over."""
     created = service_of(request).rent(account.id, to_request(request, body), idempotency_key)
@@ -233,12 +249,16 @@ def _cursor(rental: Rental) -> str:
 
 
 def _before(cursor: str | None) -> datetime | None:
+    """The creation time a cursor points before: aware, in range, as `_cursor` wrote it."""
     if not cursor:
         return None
     try:
-        return datetime.fromisoformat(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid("cursor is not one this API returned", param="cursor") from None
+        before = datetime.fromisoformat(decode_cursor_text(cursor))
+    except ValueError:
+        before = None
+    if before is None or before.tzinfo is None:
+        raise invalid("cursor is not one this API returned", param="cursor")
+    return moment_in_range(before, "cursor")
 
 
 @router.get("/v1/rentals")

@@ -1,7 +1,11 @@
 """Where a rental's life meets the ledger: billing up to a moment, keeping the hold ahead, closing.
 
 Every function here runs inside the caller's transaction, beside the rental's state change, so
-the money and the state commit together or not at all (never from an in-memory queue).
+the money and the state commit together or not at all (never from an in-memory queue). The
+caller holds the locks in the broker's one order (the account, then the hold, then the rental:
+`broker.rentals.actions.lock_rental` takes all three), and every status change goes through the
+lifecycle's transition table, so a path that comes second finds the change and an illegal one
+raises instead of being written.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sqlmodel import Session
 from broker import ledger
 from broker.ledger_tables import Hold
 from broker.rentals.billing import Billing
+from broker.rentals.lifecycle import ENDING, Event, RentalStatus, advance
 from broker.rentals.tables import Rental
 
 log = logging.getLogger("gpubroker.rentals")
@@ -21,7 +26,7 @@ log = logging.getLogger("gpubroker.rentals")
 
 def start_billing(rental: Rental, at: datetime) -> None:
     """The rental is running from `at`: billing starts there (again, after a stop)."""
-    rental.status = "running"
+    rental.status = advance(rental.status, Event.STARTED)
     rental.started_at = rental.started_at or at
     rental.billed_until = at
     rental.running_since = at
@@ -63,14 +68,26 @@ def bill_to(session: Session, rental: Rental, at: datetime) -> bool:
 def close(
     session: Session, rental: Rental, status: str, at: datetime, reason: str | None = None
 ) -> None:
-    """End the rental's billing at `at`: the final charge, the rest of the hold released."""
+    """End the rental's billing at `at` and move it to `status` (stopped or a final status):
+    the final charge, the rest of the hold released, any action in flight finished."""
+    target = advance(rental.status, ENDING[RentalStatus(status)])
     bill_to(session, rental, at)
     release_hold(session, rental)
-    rental.status = status
+    rental.status = target
     rental.billed_until = None
-    rental.ended_at = at if status in ("terminated", "interrupted", "failed") else None
+    rental.ended_at = at if target is not RentalStatus.STOPPED else None
+    finish_action(rental)
     if reason:
         rental.reason = reason
+
+
+def begin_action(rental: Rental, action: str, at: datetime) -> None:
+    """Mark `action` in flight on the (locked) rental before its provider call."""
+    rental.action, rental.action_at = action, at
+
+
+def finish_action(rental: Rental) -> None:
+    rental.action, rental.action_at = None, None
 
 
 def release_hold(session: Session, rental: Rental) -> None:

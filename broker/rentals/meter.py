@@ -5,6 +5,10 @@ Each tick charges the whole seconds each rental has been seen running since its 
 two ticks. A rental whose hold and the account's available credit together cannot pay for the
 next tick is stopped at its provider (terminated where the provider cannot stop) and billed to
 that moment: a customer is never run into debt, and every cent charged is a ledger entry.
+
+A tick locks in the broker's one order (the batch's accounts, then their holds, then the
+rentals), so it never deadlocks with a user's rent, stop or terminate on the same account; a
+tick that still meets a concurrent transaction's deadlock runs again (`Database.transact`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from sqlmodel import Session, select
 
 from broker.db import Database, bulk_update
 from broker.ledger import Balances, Move
-from broker.ledger_batch import HoldState, move_holds
-from broker.rentals.accounting import close
+from broker.ledger_batch import HoldState, lock_holds, move_locked
+from broker.rentals.accounting import begin_action, close, finish_action
+from broker.rentals.actions import lock_rental
 from broker.rentals.billing import Billing, hold_for
-from broker.rentals.service import lock_rental
+from broker.rentals.lifecycle import Action, RentalStatus, decide
 from broker.rentals.tables import Rental
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import NotSupported, RentalProvider
@@ -108,11 +113,11 @@ class Meter:
     def run(self) -> MeterReport:
         report = MeterReport()
         with self.db.session(read_only=True) as session:
-            ids = list(session.exec(select(Rental.id).where(Rental.status == "running")))
+            ids = list(session.exec(select(Rental.id).where(Rental.status == RentalStatus.RUNNING)))
         broke: list[str] = []
         for start in range(0, len(ids), BATCH):
-            with self.db.session() as session:
-                broke += self._tick(session, ids[start : start + BATCH])
+            batch = ids[start : start + BATCH]
+            broke += self.db.transact(lambda session, batch=batch: self._tick(session, batch))
             report.billed += min(BATCH, len(ids) - start)
         report.out_of_credit = broke
         for rental_id in broke:
@@ -123,15 +128,19 @@ class Meter:
     def _tick(self, session: Session, ids: list[str]) -> list[str]:
         """Bill one batch of rentals in one transaction; returns those out of credit."""
         now = self.clock()
+        running = (_rentals.c.id.in_(ids), _rentals.c.status == RentalStatus.RUNNING)
+        hold_ids = session.connection().execute(
+            select(_rentals.c.hold_id).where(*running, _rentals.c.hold_id.is_not(None))
+        )
+        # The broker's lock order: the accounts, then their holds, then the rentals.
+        locked = lock_holds(session, list(hold_ids.scalars()))
+        held = {hold.id for hold in locked.holds}
         rentals = session.connection().execute(
-            select(*_BILLING_COLUMNS)
-            .where(_rentals.c.id.in_(ids), _rentals.c.status == "running")
-            .order_by(_rentals.c.id)
-            .with_for_update()
+            select(*_BILLING_COLUMNS).where(*running).order_by(_rentals.c.id).with_for_update()
         )
         plans: dict[str, TickPlan] = {}
         for rental in rentals:
-            if rental.hold_id is None or rental.billed_until is None:
+            if rental.hold_id not in held or rental.billed_until is None:
                 continue
             seen = min(now, rental.last_seen_running_at or now)
             billing = Billing(rental.billed_seconds, rental.billed_until, rental.charged)
@@ -145,8 +154,10 @@ class Meter:
                 need=hold_for(rental.price_per_hour, self.ahead_seconds),
                 refill=hold_for(rental.price_per_hour, self.min_hold_seconds),
             )
-        moved = move_holds(
-            session, list(plans), lambda hold, state: plans[hold.id].moves(hold, state)
+        moved = move_locked(
+            session,
+            locked,
+            lambda hold, state: plans[hold.id].moves(hold, state) if hold.id in plans else [],
         )
         broke: list[str] = []
         updates = []
@@ -168,36 +179,60 @@ class Meter:
         return broke
 
     def stop_for_credit(self, rental_id: str) -> bool:
-        """Stop (or terminate) a rental whose account ran out of credit; True when it ended."""
-        with self.db.session(read_only=True) as session:
-            rental = session.get(Rental, rental_id)
-        if rental is None or rental.status != "running" or not rental.handle or not rental.provider:
+        """Stop (or terminate) a rental whose account ran out of credit; True when it ended.
+
+        Like a user's stop, it marks itself in flight first, so it never races a user's action;
+        a rental with an action under way is left to the next tick.
+        """
+        now = self.clock()
+
+        def begin(session: Session) -> Rental | None:
+            rental = lock_rental(session, rental_id)
+            if not decide(rental.status, rental.action, Action.STOP).proceed:
+                return None
+            if not rental.handle or not rental.provider or rental.provider not in self.adapters:
+                log.warning(
+                    "rental %s is out of credit, but %s is not enabled", rental_id, rental.provider
+                )
+                return None
+            begin_action(rental, Action.STOP, now)
+            session.add(rental)
+            return rental
+
+        marked = self.db.transact(begin)
+        if marked is None:
             return False
-        adapter = self.adapters.get(rental.provider)
-        if adapter is None:
-            log.warning(
-                "rental %s is out of credit, but %s is not enabled", rental_id, rental.provider
-            )
-            return False
-        ended = "stopped"
+        adapter = self.adapters[marked.provider or ""]
+        ended = RentalStatus.STOPPED
         try:
             try:
-                adapter.stop(rental.handle)
+                adapter.stop(marked.handle or "")
             except NotSupported:
-                ended = "terminated"
-                adapter.terminate(rental.handle)
-        except ProviderRefused as exc:
-            if exc.reason != "not_found":
-                log.warning("could not stop rental %s out of credit: %s", rental_id, exc.message)
-                return False
+                ended = RentalStatus.TERMINATED
+                adapter.terminate(marked.handle or "")
         except ProviderError as exc:
-            log.warning("could not stop rental %s out of credit: %s", rental_id, exc.message)
-            return False
-        with self.db.session() as session:
+            if not (isinstance(exc, ProviderRefused) and exc.reason == "not_found"):
+                log.warning("could not stop rental %s out of credit: %s", rental_id, exc.message)
+                self.db.transact(lambda session: _clear(session, marked))
+                return False
+
+        def finish(session: Session) -> bool:
             locked = lock_rental(session, rental_id)
-            if locked.status != "running":
+            if (locked.action, locked.action_at) != (marked.action, marked.action_at):
                 return False
             close(session, locked, ended, self.clock(), "stopped: the account ran out of credit")
             session.add(locked)
+            return True
+
+        if not self.db.transact(finish):
+            return False
         log.info("rental %s %s: out of credit", rental_id, ended)
         return True
+
+
+def _clear(session: Session, marked: Rental) -> None:
+    """Take back an in-flight mark the provider call did not act on (if it is still ours)."""
+    locked = lock_rental(session, marked.id)
+    if (locked.action, locked.action_at) == (marked.action, marked.action_at):
+        finish_action(locked)
+        session.add(locked)

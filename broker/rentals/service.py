@@ -5,6 +5,14 @@ first, then tries the ranked candidates one by one, then commits where it landed
 the hold). A crash between a provider accepting and that last commit leaves a rental without a
 handle and an instance nobody knows; the reconciliation job ends the first and terminates the
 second, so neither money nor instances leak.
+
+Concurrency. Every transaction that changes a rental takes its row locks in one order: the
+account, then the hold, then the rental (`lock_rental`); a new rental row is inserted only after
+its account is locked by the hold. Transactions run through `Database.transact`, which retries
+the ones a deadlock or serialization failure rolled back. Stop, start and terminate decide under
+the rental's lock with the lifecycle's pure rules (`broker.rentals.lifecycle`) and mark
+themselves in flight before the provider call, so a second action arriving meanwhile is a 409 (or
+a replay of a stop or terminate already done), never a second hold or provider call.
 """
 
 from __future__ import annotations
@@ -23,18 +31,19 @@ from sqlmodel import Session, col, select
 from broker import ledger
 from broker.db import Database
 from broker.errors import APIError, conflict, invalid, not_found
-from broker.rentals.accounting import close, release_hold, start_billing
+from broker.ledger_tables import new_id
+from broker.rentals.accounting import close, start_billing
+from broker.rentals.actions import RentalActions, lock_rental
 from broker.rentals.billing import hold_for
+from broker.rentals.lifecycle import RentalStatus
 from broker.rentals.placement import Placement, place
 from broker.rentals.ranking import Constraints, offered_counts, rank
-from broker.rentals.tables import LIVE_STATUSES, Rental
+from broker.rentals.tables import Rental
 from pricing.catalog import Catalog
 from pricing.offer import Offer
-from providers.base import ProviderError, ProviderRefused
 from providers.rental import (
     Instance,
     InstanceStatus,
-    NotSupported,
     RentalProvider,
     UnsupportedWorkload,
     Workload,
@@ -71,16 +80,7 @@ def request_hash(body: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def lock_rental(session: Session, rental_id: str, account_id: str | None = None) -> Rental:
-    """The rental row, locked for this transaction; 404 for another account's rental."""
-    statement = select(Rental).where(Rental.id == rental_id).with_for_update()
-    rental = session.exec(statement.execution_options(populate_existing=True)).first()
-    if rental is None or (account_id is not None and rental.account_id != account_id):
-        raise not_found(f"no rental {rental_id}")
-    return rental
-
-
-class RentalService:
+class RentalService(RentalActions):
     def __init__(
         self,
         db: Database,
@@ -109,24 +109,31 @@ class RentalService:
                 return replay
         candidates = self.candidates(request)
         rental_key = "rk_" + secrets.token_urlsafe(24)
-        rental = Rental(
-            account_id=account_id,
-            idempotency_key=idempotency_key,
-            request_hash=digest,
-            request=request.body,
-            recover=request.recover,
-            rental_key_hash=hash_key(rental_key),
-        )
+        rental_id = new_id("rnt")
+        amount = self._hold_amount(candidates[0])
+
+        def record(session: Session) -> Rental:
+            # The account is locked (by the hold) before the rental row that refers to it is
+            # inserted: the other way round, the insert's key-share lock on the account would
+            # deadlock with a concurrent rent's FOR UPDATE.
+            hold = ledger.place_hold(session, account_id, amount, ref=rental_id)
+            rental = Rental(
+                id=rental_id,
+                account_id=account_id,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                request=request.body,
+                recover=request.recover,
+                rental_key_hash=hash_key(rental_key),
+                hold_id=hold.id,
+            )
+            session.add(rental)
+            session.flush()
+            return rental
+
         first = candidates[0]
         try:
-            with self.db.session() as session:
-                session.add(rental)
-                session.flush()
-                hold = ledger.place_hold(
-                    session, account_id, self._hold_amount(first), ref=rental.id
-                )
-                rental.hold_id = hold.id
-                session.add(rental)
+            rental = self.db.transact(record)
         except IntegrityError:
             replay = self._replay(account_id, idempotency_key or "", digest)
             if replay is None:
@@ -136,7 +143,7 @@ class RentalService:
             self.db,
             self.adapters,
             rental_id=rental.id,
-            hold_id=hold.id,
+            hold_id=rental.hold_id or "",
             held_for_price=first.price_per_hour,
             hold_seconds=self.min_hold_seconds,
             candidates=candidates,
@@ -219,13 +226,16 @@ class RentalService:
     def _record_placement(self, rental_id: str, placement: Placement) -> Rental:
         """Commit where the rental landed, or fail it and release its hold."""
         offer, instance = placement.offer, placement.instance
-        with self.db.session() as session:
+
+        def record(session: Session) -> Rental:
             rental = lock_rental(session, rental_id)
             rental.attempts = placement.attempts
-            if offer is None or instance is None:
-                close(session, rental, "failed", self.clock(), "no provider could start it")
-            elif rental.status != "provisioning":
+            if rental.status != RentalStatus.PROVISIONING or rental.handle is not None:
                 log.info("rental %s ended while it was being placed", rental_id)
+            elif offer is None or instance is None:
+                close(
+                    session, rental, RentalStatus.FAILED, self.clock(), "no provider could start it"
+                )
             else:
                 rental.provider, rental.offer_id = offer.provider, offer.id
                 rental.handle, rental.region = instance.handle, offer.region
@@ -235,6 +245,9 @@ class RentalService:
                 if instance.status is InstanceStatus.RUNNING:
                     start_billing(rental, self.clock())
             session.add(rental)
+            return rental
+
+        rental = self.db.transact(record)
         if offer is not None and instance is not None and rental.handle != instance.handle:
             self.adapters[offer.provider].terminate(instance.handle)
         return rental
@@ -259,99 +272,6 @@ class RentalService:
         statement = statement.order_by(col(Rental.created_at).desc()).limit(limit)
         with self.db.session(read_only=True) as session:
             return list(session.exec(statement))
-
-    # -- stop, start, terminate ------------------------------------------------------------
-
-    def terminate(self, account_id: str, rental_id: str) -> Rental:
-        """End it at the provider, bill to the second, release the rest. Twice is harmless."""
-        rental = self.get(account_id, rental_id)
-        if rental.status not in LIVE_STATUSES:
-            return rental
-        if rental.handle is not None and rental.provider is not None:
-            try:
-                self.adapters[rental.provider].terminate(rental.handle)
-            except ProviderRefused as exc:
-                if exc.reason == "conflict":
-                    raise conflict(
-                        f"{rental.provider} cannot terminate this instance yet ({exc.message}); "
-                        "it is still starting: retry in a moment"
-                    ) from None
-                if exc.reason != "not_found":
-                    raise provider_error(rental.provider, exc) from None
-            except ProviderError as exc:
-                raise provider_error(rental.provider, exc) from None
-        with self.db.session() as session:
-            locked = lock_rental(session, rental_id, account_id)
-            if locked.status in LIVE_STATUSES:
-                close(session, locked, "terminated", self.clock(), "terminated by the user")
-                session.add(locked)
-        return locked
-
-    def stop(self, account_id: str, rental_id: str) -> Rental:
-        rental = self.get(account_id, rental_id)
-        if rental.status == "stopped":
-            return rental
-        if rental.status != "running" or rental.handle is None or rental.provider is None:
-            raise conflict(f"rental {rental_id} is {rental.status}; only a running rental stops")
-        try:
-            self.adapters[rental.provider].stop(rental.handle)
-        except NotSupported as exc:
-            raise conflict(f"{rental.provider} cannot stop this rental: {exc.message}") from None
-        with self.db.session() as session:
-            locked = lock_rental(session, rental_id, account_id)
-            if locked.status == "running":
-                close(session, locked, "stopped", self.clock(), "stopped by the user")
-                session.add(locked)
-        return locked
-
-    def start(self, account_id: str, rental_id: str) -> Rental:
-        """Resume a stopped rental: a new hold first (402 if it does not fit), then the provider."""
-        rental = self.get(account_id, rental_id)
-        if rental.status != "stopped" or rental.handle is None or rental.provider is None:
-            raise conflict(f"rental {rental_id} is {rental.status}; only a stopped rental starts")
-        with self.db.session() as session:
-            locked = lock_rental(session, rental_id, account_id)
-            hold = ledger.place_hold(
-                session,
-                account_id,
-                hold_for(locked.price_per_hour, self.min_hold_seconds),
-                ref=locked.id,
-            )
-            locked.hold_id, locked.status, locked.reason = hold.id, "provisioning", None
-            session.add(locked)
-        try:
-            instance = self.adapters[rental.provider].start(rental.handle)
-        except ProviderError as exc:
-            with self.db.session() as session:
-                again = lock_rental(session, rental_id, account_id)
-                release_hold(session, again)
-                again.status = "stopped"
-                session.add(again)
-            if isinstance(exc, NotSupported):
-                raise conflict(
-                    f"{rental.provider} cannot start this rental: {exc.message}"
-                ) from None
-            if isinstance(exc, ProviderRefused) and exc.reason == "no_capacity":
-                raise APIError(
-                    503,
-                    "no_capacity",
-                    f"{rental.provider} has no capacity to start this rental now "
-                    f"({exc.message}); it stays stopped and nothing was charged",
-                ) from None
-            raise provider_error(rental.provider, exc) from None
-        if instance.status is InstanceStatus.RUNNING:
-            with self.db.session() as session:
-                locked = lock_rental(session, rental_id, account_id)
-                start_billing(locked, self.clock())
-                session.add(locked)
-        return locked
-
-
-def provider_error(provider: str, exc: ProviderError) -> APIError:
-    """A provider's failure as the 502 the caller sees; nothing changed on the broker's side."""
-    return APIError(
-        502, "provider_error", f"{provider} failed: {exc.message}; nothing was changed, retry"
-    )
 
 
 def ssh_json(instance: Instance) -> dict[str, object] | None:

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from broker.dbtypes import BigIntPK, UTCDateTime, utcnow
 from broker.ledger_tables import new_id
+from broker.rentals.lifecycle import LIVE, RentalStatus
 
-LIVE_STATUSES = ("provisioning", "running", "stopped")
-RENTAL_STATUSES = (*LIVE_STATUSES, "interrupted", "terminated", "failed")
+LIVE_STATUSES = tuple(status.value for status in RentalStatus if status in LIVE)
+RENTAL_STATUSES = tuple(status.value for status in RentalStatus)
 
 
 def _when(*, nullable: bool = True) -> Column[datetime]:
@@ -66,6 +76,14 @@ class Rental(SQLModel, table=True):
     running_since: datetime | None = Field(default=None, sa_column=_when())
     interruptions: int = 0
     reason: str | None = Field(default=None, max_length=500)
+    # A start, stop or terminate whose provider call is under way (see rentals.lifecycle).
+    action: str | None = Field(default=None, max_length=16)
+    action_at: datetime | None = Field(default=None, sa_column=_when())
+    # The current placement's workload credentials where the provider gives them only once,
+    # Fernet-encrypted (broker.credentials); never shown, logged or returned.
+    upstream_sealed: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True), repr=False
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_when())
     ended_at: datetime | None = Field(default=None, sa_column=_when())
@@ -86,3 +104,51 @@ class SpotObservation(SQLModel, table=True):
     seconds: int = 0
     interrupted: bool = False
     at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+
+class Deployment(SQLModel, table=True):
+    """The one row naming this broker deployment: the id it tags its instances with."""
+
+    __tablename__ = "deployment"
+
+    id: int = Field(default=1, primary_key=True)
+    deployment_id: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+
+class Placement(SQLModel, table=True):
+    """One provision call, written before the provider is asked: an `outcome` still None long
+    after `started_at` names the provider and offer where an orphan may be running."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        Index("ix_placements_rental", "rental_id"),
+        Index("ix_placements_open", "outcome", "started_at"),
+        Index("ix_placements_provider_handle", "provider", "handle"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True)
+    )
+    rental_id: str = Field(max_length=40)
+    provider: str = Field(max_length=40)
+    offer_id: str = Field(max_length=300)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    outcome: str | None = Field(default=None, max_length=16)  # placed | refused | interrupted
+    handle: str | None = Field(default=None, max_length=300)
+    finished_at: datetime | None = Field(default=None, sa_column=_when())
+
+
+class ReconcileRun(SQLModel, table=True):
+    """What one reconciliation pass found and did, for the operator (any replica reads it)."""
+
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (Index("ix_reconcile_runs_started", "started_at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True)
+    )
+    deployment_id: str = Field(max_length=40)
+    started_at: datetime = Field(sa_column=_when(nullable=False))
+    finished_at: datetime = Field(sa_column=_when(nullable=False))
+    findings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # type: ignore[type-arg]
