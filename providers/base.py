@@ -49,6 +49,8 @@ class ProviderConfig:
     """Where an adapter reaches its provider. The key is never logged or returned.
 
     `options` holds the provider's own settings, as its registry spec declares them.
+    `deployment_id` names the broker deployment: adapters of providers that take a name, label
+    or tag put it on every instance they start, so reconciliation can tell its own from others'.
     """
 
     base_url: str
@@ -57,6 +59,7 @@ class ProviderConfig:
     retry_attempts: int = 3
     retry_max_wait_seconds: float = 5.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    deployment_id: str | None = None
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from pricing.metrics import PROVIDER_RETRIES
 from providers.base import MalformedResponse, ProviderConfig, ProviderRefused, ProviderUnavailable
 
 log = logging.getLogger("gpubroker.providers")
@@ -108,6 +109,7 @@ class ProviderHTTP:
             stop=stop_after_attempt(max(1, self.config.retry_attempts)),
             wait=self._wait,
             retry=retry_if_exception(worth_retrying),
+            before_sleep=lambda _: PROVIDER_RETRIES.labels(self.provider).inc(),
             reraise=True,
         )
         try:

@@ -112,8 +112,12 @@ class Instance:
 
     `handle` is the adapter's opaque, stable reference (it may encode the offer family, e.g.
     `pod:68abc1`); `rental_id` is the broker's id as tagged at the provider (name, label or
-    idempotency key) where the provider echoes it back; `reason` keeps the provider's words for
-    a failure or an interruption; `ended_at` is when the provider says it stopped running.
+    idempotency key) where the provider echoes it back; `deployment` is the id of the broker
+    deployment that started it, where the provider echoes a tag (None: untagged, or a provider
+    that takes no tag); `reason` keeps the provider's words for a failure or an interruption;
+    `ended_at` is when the provider says it stopped running. `upstream` carries credentials a
+    provider hands out once, in its answer to the provision call only: the broker keeps them
+    (encrypted) because no later call returns them.
     """
 
     provider: str
@@ -123,6 +127,8 @@ class Instance:
     reason: str | None = None
     ssh: SshAccess | None = None
     ended_at: datetime | None = None
+    deployment: str | None = None
+    upstream: Upstream | None = field(default=None, repr=False)
 
 
 class RentalProvider(Provider, Protocol):
@@ -133,7 +139,8 @@ class RentalProvider(Provider, Protocol):
         ...
 
     def provision(self, offer: Offer, workload: Workload, rental_id: str) -> Instance:
-        """Start an instance of `offer`, tagged with `rental_id` wherever the API allows.
+        """Start an instance of `offer`, tagged with `rental_id` wherever the API allows, and
+        with the deployment id of `ProviderConfig.deployment_id` where the provider takes a tag.
 
         Returns at once (usually `PROVISIONING`). A refusal raises `ProviderRefused` with a
         `reason` from `REASON_SCOPES`.

@@ -1,18 +1,23 @@
-"""Operator endpoints: accounts, their keys, and credit grants (operator key only)."""
+"""Operator endpoints: accounts, their keys, credit grants, and what reconciliation found
+(operator key only)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlmodel import col, select
 
 from broker import accounts, ledger
 from broker.api import usd_amount
+from broker.api.params import text
 from broker.api.wallet import EntryOut, Wallet
 from broker.auth import get_db, require_admin
 from broker.db import Database
 from broker.ledger_tables import ApiKey
+from broker.rentals.tables import ReconcileRun
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -21,7 +26,7 @@ GrantAmount = usd_amount(decimals=6, minimum=1, maximum=MAX_GRANT)
 
 
 class AccountIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: text(200)  # type: ignore[valid-type]
 
 
 class KeyOut(BaseModel):
@@ -64,14 +69,14 @@ class AccountOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    replaces: str | None = Field(
+    replaces: text(100) | None = Field(  # type: ignore[valid-type]
         None, description="A key id to revoke in the same transaction (rotation)"
     )
 
 
 class GrantIn(BaseModel):
     amount: GrantAmount  # type: ignore[valid-type]
-    reason: str = Field("", max_length=300)
+    reason: text(300, min_length=0) = ""  # type: ignore[valid-type]
 
 
 class GrantOut(BaseModel):
@@ -129,4 +134,54 @@ def grant_credit(account_id: str, body: GrantIn, db: Database = Depends(get_db))
     return GrantOut(
         entry=EntryOut.of(entry),
         wallet=Wallet.of(ledger.Balances(entry.balance_after, entry.held_after)),
+    )
+
+
+class ReconcileRunOut(BaseModel):
+    """One reconciliation pass: how many of each finding, and the findings themselves."""
+
+    id: int
+    deployment_id: str
+    started_at: datetime
+    finished_at: datetime
+    counts: dict[str, int]
+    findings: dict[str, list[Any]]
+
+
+class ReconciliationOut(BaseModel):
+    deployment_id: str = Field(description="The id this broker tags its instances with")
+    exclusive_providers: list[str] = Field(
+        description="Providers whose untagged instances reconciliation may end"
+    )
+    data: list[ReconcileRunOut] = Field(description="The latest passes, newest first")
+
+
+@router.get("/reconciliation", response_model=ReconciliationOut)
+def reconciliation(
+    request: Request,
+    limit: int = Query(20, ge=1, le=200, description="How many of the latest passes"),
+    db: Database = Depends(get_db),
+) -> ReconciliationOut:
+    """What reconciliation found and did, as recorded by whichever replica ran it: orphans
+    terminated (or not), instances left alone because another deployment tagged them or because
+    they are untagged on a shared account, placements cut short, rentals lost."""
+    reconciler = request.app.state.reconciler
+    with db.session(read_only=True) as session:
+        rows = session.exec(
+            select(ReconcileRun).order_by(col(ReconcileRun.id).desc()).limit(limit)
+        ).all()
+    return ReconciliationOut(
+        deployment_id=reconciler.deployment,
+        exclusive_providers=sorted(reconciler.exclusive),
+        data=[
+            ReconcileRunOut(
+                id=row.id or 0,
+                deployment_id=row.deployment_id,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                counts={kind: len(items) for kind, items in row.findings.items()},
+                findings=row.findings,
+            )
+            for row in rows
+        ],
     )

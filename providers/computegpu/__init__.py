@@ -11,5 +11,6 @@ SPEC = ProviderSpec(
     title="ComputeGPU",
     default_base_url=DEFAULT_BASE_URL,
     make_adapter=ComputeGpuAdapter,
+    credentials_once=True,
     make_simulator=create_simulator,
 )

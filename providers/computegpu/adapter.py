@@ -7,12 +7,17 @@ provider's default order (no `sort`), which does not move between pages as price
 Rentals go to the family's own endpoints; the handle (`listing:...` or `pod:...`) says which.
 A marketplace rental cannot be paused: its `stop` settles and ends it, so `terminate` uses it
 and `stop`/`start` are `NotSupported`. Neither API takes a name or label, so instances cannot
-carry the broker's rental id: reconciliation matches them by handle. A rental's workload is
-reached with its own per-rental key, read from the provider when asked, never the account key.
+carry the broker's rental id or deployment: reconciliation matches them by handle, and acts on
+unknown ones only where the operator declares the account the broker's alone. A rental's
+workload is reached with its own per-rental key, never the account key. A marketplace rental's
+key and endpoint come in the rent response only (the rental detail never repeats them), so
+`provision` returns them on `Instance.upstream` for the broker to keep; a pod's detail carries
+them, so `upstream` reads them from the provider when asked.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -27,6 +32,7 @@ from providers.base import (
 )
 from providers.computegpu.instances import (
     LISTING,
+    Access,
     Reading,
     parse_pod,
     parse_pod_list,
@@ -88,7 +94,10 @@ class ComputeGpuAdapter:
             raise ProviderRefused(PROVIDER, exc.message, status=422, reason="refused") from None
         if family_of(offer) == LISTING:
             listing_id = quote(offer_ref(offer, "listing_id"), safe="")
-            return parse_rent_response(self._http.post(f"{RENT_PATH}/{listing_id}")).instance
+            reading = parse_rent_response(self._http.post(f"{RENT_PATH}/{listing_id}"))
+            if reading.access is None:
+                return reading.instance
+            return replace(reading.instance, upstream=self._upstream_of(reading.access))
         path, body = deploy_request(offer, workload)
         return parse_pod(self._http.post(path, json=body)).instance
 
@@ -130,15 +139,21 @@ class ComputeGpuAdapter:
         if reading.access is None:
             if reading.instance_type in _SHELL_POD_TYPES:
                 return None
+            if _split(handle)[0] == LISTING:
+                raise ProviderRefused(
+                    PROVIDER,
+                    f"{handle}: ComputeGPU gives a marketplace rental's key only when it is "
+                    "rented, and the broker holds no stored copy of it",
+                    status=409,
+                    reason="conflict",
+                )
             raise ProviderRefused(
                 PROVIDER,
                 f"{handle} has no endpoint while {reading.instance.status}",
                 status=409,
                 reason="conflict",
             )
-        endpoint = reading.access.endpoint
-        base_url = endpoint if "://" in endpoint else f"{self._base_url}/{endpoint.lstrip('/')}"
-        return Upstream(base_url, {"Authorization": f"Bearer {reading.access.api_key}"})
+        return self._upstream_of(reading.access)
 
     def list_instances(self) -> list[Instance]:
         """Active marketplace rentals and every pod not destroyed (paused and preempted too)."""
@@ -152,6 +167,11 @@ class ComputeGpuAdapter:
 
     def close(self) -> None:
         self._http.close()
+
+    def _upstream_of(self, access: Access) -> Upstream:
+        endpoint = access.endpoint
+        base_url = endpoint if "://" in endpoint else f"{self._base_url}/{endpoint.lstrip('/')}"
+        return Upstream(base_url, {"Authorization": f"Bearer {access.api_key}"})
 
     def _read(self, handle: str) -> Reading:
         family, provider_id = _split(handle)

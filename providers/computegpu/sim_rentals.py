@@ -84,7 +84,9 @@ class SimRental:
     def cost(self) -> float:
         return self.meter.cost(self.price_per_hour * self.listing.gpu_count)
 
-    def to_json(self, *, with_key: bool = True) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """The rental detail as `GET .../rentals/{id}` shows it: never its key or endpoint,
+        which ComputeGPU hands out once, in the answer to the rent call."""
         body: dict[str, Any] = {
             "id": self.id,
             "listingId": self.listing.id,
@@ -93,10 +95,6 @@ class SimRental:
             "costSoFar": self.cost(),
             "startedAt": _rfc3339(self.started_at),
         }
-        if self.status == "active":
-            body["endpoint"] = self.endpoint
-            if with_key:
-                body["apiKey"] = self.api_key
         if self.stopped_at is not None:
             body["stoppedAt"] = _rfc3339(self.stopped_at)
         if self.stop_reason is not None:

@@ -8,7 +8,10 @@ walk; the pages after the first see the same prices, so paging stays consistent.
 Rental and pod endpoints need `Authorization: Bearer <key>` (any non-empty key); their state is
 `sim_rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) serves the
 shared workload (`providers.workload_sim`) of an active rental or running Ollama pod to that
-rental's own key, and 401s any other (the account key included).
+rental's own key, and 401s any other (the account key included). As the document says, a
+marketplace rental's key and endpoint appear in the rent response only: the rental detail, the
+list and the stop response never repeat them, so a client that loses them cannot reach the
+workload (pods, whose detail does carry them, are another matter).
 """
 
 from __future__ import annotations
@@ -237,7 +240,7 @@ def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
         if denied := _unauthorized(request):
             return denied
         chosen = [r for r in book.rentals.values() if status is None or r.status == status]
-        return {"rentals": [rental.to_json(with_key=False) for rental in chosen]}
+        return {"rentals": [rental.to_json() for rental in chosen]}
 
     @app.get("/api/v1/marketplace/rentals/{rental_id}", response_model=None)
     async def rental(rental_id: str, request: Request) -> dict[str, Any] | JSONResponse:
@@ -318,7 +321,7 @@ def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
     async def interrupt(instance_id: str) -> dict[str, Any]:
         interrupted = state.interrupt(instance_id)
         if isinstance(interrupted, SimRental):
-            return {"rental": interrupted.to_json(with_key=False)}
+            return {"rental": interrupted.to_json()}
         return {"instance": interrupted.to_json(with_key=False)}
 
     @app.get("/_sim/instances")

@@ -11,5 +11,6 @@ SPEC = ProviderSpec(
     title="Fluence GPU Cloud",
     default_base_url=DEFAULT_BASE_URL,
     make_adapter=FluenceAdapter,
+    tags_instances=True,
     make_simulator=create_simulator,
 )

@@ -8,7 +8,8 @@ whole refresh: a catalog missing a family would look like offers that vanished.
 Rentals go to the instance family of the offer (handles say which: `container:`, `vm:`,
 `baremetal:`). A deploy is sent once, never retried: Fluence has no idempotency key, so a retry
 after a timeout could start a second instance; the one a lost answer may have started carries the
-rental id as its name, so reconciliation finds it. Fluence cannot stop or start an instance, and
+rental id and the broker's deployment id in its name, so reconciliation finds it, and only the
+deployment that started it acts on it. Fluence cannot stop or start an instance, and
 terminates only ACTIVE ones: terminating a PENDING instance is a `conflict` to retry later.
 """
 
@@ -62,6 +63,7 @@ class FluenceAdapter:
     name = PROVIDER
 
     def __init__(self, config: ProviderConfig) -> None:
+        self._deployment = config.deployment_id
         self._http = ProviderHTTP(PROVIDER, config, read_refusal=read_refusal)
         self._deploy_http = ProviderHTTP(
             PROVIDER, replace(config, retry_attempts=1), read_refusal=read_refusal
@@ -79,9 +81,11 @@ class FluenceAdapter:
         rules.check_workload(offer, workload)
 
     def provision(self, offer: Offer, workload: Workload, rental_id: str) -> Instance:
-        family, body = rules.deploy_request(offer, workload, rental_id)
+        family, body = rules.deploy_request(offer, workload, rental_id, self._deployment)
         instance = self._read(self._deploy_http.post(INSTANCE_PATHS[family], json=body), family)
-        return instance if instance.rental_id else replace(instance, rental_id=rental_id)
+        if instance.rental_id:
+            return instance
+        return replace(instance, rental_id=rental_id, deployment=self._deployment)
 
     def status(self, handle: str) -> Instance:
         family, instance_id = self._split(handle)

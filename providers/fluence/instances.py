@@ -3,7 +3,8 @@
 Fluence keeps containers, VMs and bare metal under three URL families that share one status
 vocabulary (PENDING, ACTIVE, FAILED, TERMINATED) but nothing else, so a handle carries its
 family: `container:inst_...`, `vm:inst_...` or `baremetal:inst_...`. The instance `name` is the
-broker's rental id, which is how reconciliation recognises its own instances.
+broker's rental id and deployment id (`providers.ownership`), which is how reconciliation
+recognises its own instances and leaves other deployments' alone.
 
 A container is reached over its forwarded ports: Fluence labels only port 80 `http`, and any
 other port is forwarded as plain `tcp`, which carries HTTP just as well; so the workload's
@@ -20,6 +21,7 @@ from typing import Any
 
 from pricing.offer import InstanceType
 from providers.fluence.parse import PROVIDER
+from providers.ownership import read_name
 from providers.parsing import MalformedItem, field, integer, items_of, optional, text
 from providers.rental import Instance, InstanceStatus, SshAccess
 
@@ -69,11 +71,13 @@ def parse_instance(item: Mapping[str, Any], family: Family) -> Instance:
     if status is None:
         raise MalformedItem(f"status is not one Fluence documents: {raw_status!r}")
     name = optional(item, "name")
+    rental_id, deployment = (None, None) if name is None else read_name(text(name, "name"))
     return Instance(
         provider=PROVIDER,
         handle=make_handle(family, instance_id),
         status=status,
-        rental_id=None if name is None else text(name, "name"),
+        rental_id=rental_id,
+        deployment=deployment,
         reason=raw_status if status is InstanceStatus.FAILED else None,
         ssh=_ssh(item, instance_id),
     )

@@ -14,6 +14,7 @@ from pricing.offer import InstanceType, Offer
 from providers.base import ProviderRefused
 from providers.fluence.instances import FAMILY_OF_TYPE, Family
 from providers.fluence.parse import PROVIDER
+from providers.ownership import tagged_name
 from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
 
 MAX_PORTS = 10
@@ -32,8 +33,11 @@ def check_workload(offer: Offer, workload: Workload) -> None:
         _check_machine(workload)
 
 
-def deploy_request(offer: Offer, workload: Workload, rental_id: str) -> tuple[Family, JsonObject]:
-    """The family to deploy under and the body to send, named after the rental.
+def deploy_request(
+    offer: Offer, workload: Workload, rental_id: str, deployment: str | None = None
+) -> tuple[Family, JsonObject]:
+    """The family to deploy under and the body to send, named after the rental and the
+    deployment that starts it (`providers.ownership`).
 
     A workload Fluence cannot run, or an offer missing what its deploy needs, is a refusal of
     this offer, so provisioning raises only provider errors.
@@ -46,7 +50,7 @@ def deploy_request(offer: Offer, workload: Workload, rental_id: str) -> tuple[Fa
     if family is Family.CONTAINER:
         body: JsonObject = {
             "plan_id": _ref(offer, "plan_id"),
-            "name": rental_id,
+            "name": tagged_name(rental_id, deployment),
             "location": _ref(offer, "location_id"),
             "container_settings": {
                 "image": workload.image,
@@ -59,7 +63,7 @@ def deploy_request(offer: Offer, workload: Workload, rental_id: str) -> tuple[Fa
         return family, body
     return family, {
         "plan_id": _ref(offer, "option_id"),
-        "name": rental_id,
+        "name": tagged_name(rental_id, deployment),
         "ssh_key": workload.ssh_key,
         "os_image": _ref(offer, "os_image"),
     }

@@ -11,5 +11,6 @@ SPEC = ProviderSpec(
     title="IC GPU",
     default_base_url=None,
     make_adapter=IcGpuAdapter,
+    tags_instances=True,
     make_simulator=create_simulator,
 )

@@ -53,6 +53,7 @@ class IcGpuAdapter:
     name = PROVIDER
 
     def __init__(self, config: ProviderConfig) -> None:
+        self._deployment = config.deployment_id
         self._http = ProviderHTTP(PROVIDER, config, read_refusal=read_refusal)
 
     def list_offers(self, filters: OfferFilters | None = None) -> OfferPage:
@@ -73,7 +74,9 @@ class IcGpuAdapter:
                 f"on this offer and {instance.reason or instance.status.value} since",
                 reason="conflict",
             )
-        return instance if instance.rental_id else replace(instance, rental_id=rental_id)
+        if instance.rental_id:
+            return instance
+        return replace(instance, rental_id=rental_id, deployment=self._deployment)
 
     def dry_run(self, offer: Offer, workload: Workload, rental_id: str) -> None:
         """Ask IC GPU whether this create would succeed, creating nothing; refusals raise."""
@@ -136,7 +139,7 @@ class IcGpuAdapter:
     def _create(self, offer: Offer, workload: Workload, rental_id: str, *, dry_run: bool) -> Any:
         """POST the create; a dry run carries no idempotency key, so it cannot be replayed as
         the real create's answer."""
-        body = rules.create_request(offer, workload, rental_id)
+        body = rules.create_request(offer, workload, rental_id, self._deployment)
         if dry_run:
             options: dict[str, Any] = {"params": {"dryRun": "true"}}
         else:

@@ -1,8 +1,9 @@
 """IC GPU instance JSON to `Instance` records: pure functions.
 
 An instance is named by IC GPU's own id (`inst-...`), which is the handle as is, and carries the
-broker's rental id as its `name`. `status` is `pending`, `running`, `stopped`, `preempted` (a
-batch instance that yielded its GPU: the broker's interrupted), `terminated` or `error` (failed).
+broker's rental id and deployment id in its `name` (`providers.ownership`). `status` is
+`pending`, `running`, `stopped`, `preempted` (a batch instance that yielded its GPU: the
+broker's interrupted), `terminated` or `error` (failed).
 A running instance is reached over SSH as `gpuuser` at `ssh_host` and `ssh_port`, as IC GPU's
 examples show. The list endpoint pages with an opaque `nextToken`.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.icgpu.parse import PROVIDER
+from providers.ownership import read_name
 from providers.parsing import MalformedItem, integer, items_of, lenient_timestamp, optional, text
 from providers.parsing import field as field_at
 from providers.rental import Instance, InstanceStatus, SshAccess
@@ -51,11 +53,13 @@ def parse_instance(item: Mapping[str, Any]) -> Instance:
     if status is None:
         raise MalformedItem(f"status is not one IC GPU documents: {raw_status!r}")
     name = optional(item, "name")
+    rental_id, deployment = (None, None) if name is None else read_name(text(name, "name"))
     return Instance(
         provider=PROVIDER,
         handle=instance_id,
         status=status,
-        rental_id=None if name is None else text(name, "name"),
+        rental_id=rental_id,
+        deployment=deployment,
         reason=raw_status if status in _REASONED else None,
         ssh=_ssh(item, instance_id),
         ended_at=lenient_timestamp(optional(item, "ended_at")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pricing.offer import Offer
 from providers.base import ProviderRefused
 from providers.icgpu.parse import PROVIDER
+from providers.ownership import tagged_name
 from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
 
 DEFAULT_STORAGE_GB = 50
@@ -47,14 +48,17 @@ def check_workload(offer: Offer, workload: Workload) -> None:
         raise UnsupportedWorkload("ssh_key", "an IC GPU instance needs an ssh_key to log in with")
 
 
-def create_request(offer: Offer, workload: Workload, rental_id: str) -> JsonObject:
-    """The create body, named after the rental; an unrunnable workload is a refusal."""
+def create_request(
+    offer: Offer, workload: Workload, rental_id: str, deployment: str | None = None
+) -> JsonObject:
+    """The create body, named after the rental and its deployment (`providers.ownership`); an
+    unrunnable workload is a refusal."""
     try:
         check_workload(offer, workload)
     except UnsupportedWorkload as exc:
         raise ProviderRefused(PROVIDER, exc.message, reason="refused") from None
     return {
-        "name": rental_id,
+        "name": tagged_name(rental_id, deployment),
         "tier": _ref(offer, "tier"),
         "gpu_model": _ref(offer, "gpu_model"),
         "ssh_key": workload.ssh_key,

@@ -29,6 +29,7 @@ SPEC = ProviderSpec(
     title="Self-hosted GPUs",
     default_base_url=os.environ.get("DOCKER_HOST") or LOCAL_DOCKER_SOCKET,
     make_adapter=SelfHostedAdapter,
+    tags_instances=True,
     options={
         "prices": (
             Annotated[dict[str, Decimal], AfterValidator(check_prices)],

@@ -75,6 +75,7 @@ class SelfHostedAdapter:
     def __init__(self, config: ProviderConfig) -> None:
         options = config.options
         self.region: str = options.get("region") or DEFAULT_REGION
+        self.deployment = config.deployment_id
         self.prices = parse_prices(options.get("prices") or DEFAULT_PRICES)
         fake = options.get("fake_gpus")
         self.simulated: list[GpuDevice] | None = (
@@ -122,7 +123,8 @@ class SelfHostedAdapter:
         containers.check_workload(workload)
 
     def provision(self, offer: Offer, workload: Workload, rental_id: str) -> Instance:
-        """Start the workload on free GPUs of the offer's model, labelled with `rental_id`."""
+        """Start the workload on free GPUs of the offer's model, labelled with `rental_id` and
+        the deployment id (`gpubroker.deployment`)."""
         try:
             containers.check_workload(workload)
         except UnsupportedWorkload as exc:
@@ -137,7 +139,9 @@ class SelfHostedAdapter:
                     "needs (gpu_count) are free on this host now",
                     reason="no_capacity",
                 )
-            plan = plan_container(offer, workload, rental_id, chosen, self.region)
+            plan = plan_container(
+                offer, workload, rental_id, chosen, self.region, self.deployment
+            )
             handle = self.engine.create(plan)
         try:
             self.engine.start(handle)

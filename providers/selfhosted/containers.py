@@ -21,6 +21,7 @@ from providers.selfhosted.devices import GpuDevice
 from providers.selfhosted.offers import PROVIDER
 
 LABEL_RENTAL = "gpubroker.rental"
+LABEL_DEPLOYMENT = "gpubroker.deployment"
 LABEL_REGION = "gpubroker.region"
 LABEL_OFFER = "gpubroker.offer"
 LABEL_GPUS = "gpubroker.gpus"
@@ -103,17 +104,25 @@ def container_name(rental_id: str) -> str:
 
 
 def plan_container(
-    offer: Offer, workload: Workload, rental_id: str, devices: Iterable[GpuDevice], region: str
+    offer: Offer,
+    workload: Workload,
+    rental_id: str,
+    devices: Iterable[GpuDevice],
+    region: str,
+    deployment: str | None = None,
 ) -> ContainerPlan:
-    """The container for a checked workload on `devices`, labelled so it can be found again."""
+    """The container for a checked workload on `devices`, labelled so it can be found again,
+    and with the deployment that started it (no deployment label when it has none)."""
     chosen = list(devices)
     simulated = any(device.simulated for device in chosen)
     uuids = tuple(device.uuid for device in chosen)
+    owner = {} if deployment is None else {LABEL_DEPLOYMENT: deployment}
     return ContainerPlan(
         name=container_name(rental_id),
         image=workload.image or "",
         env=dict(workload.env),
         labels={
+            **owner,
             LABEL_RENTAL: rental_id,
             LABEL_REGION: region,
             LABEL_OFFER: offer.id,
@@ -217,6 +226,7 @@ def instance_from_inspection(
         status=status,
         rental_id=labels_of(container).get(LABEL_RENTAL),
         reason=reason,
+        deployment=labels_of(container).get(LABEL_DEPLOYMENT),
     )
 
 
@@ -233,4 +243,5 @@ def instance_from_summary(container: Mapping[str, Any]) -> Instance:
         handle=container_id(container),
         status=status,
         rental_id=labels_of(container).get(LABEL_RENTAL),
+        deployment=labels_of(container).get(LABEL_DEPLOYMENT),
     )

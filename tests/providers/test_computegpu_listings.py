@@ -71,24 +71,37 @@ def test_a_rented_listing_cannot_be_rented_twice(adapter: ComputeGpuAdapter) -> 
     assert scope_of(raised.value) is Scope.OFFER
 
 
-def test_listing_upstream_uses_the_per_rental_key_never_the_account_key(
+def test_a_listing_rental_key_comes_once_with_the_rent_and_never_the_account_key(
     adapter: ComputeGpuAdapter, server: RunningServer, sim: ComputeGpuState
 ) -> None:
     offer = listing_offer(adapter)
-    handle = adapter.provision(offer, served_model(offer), "rnt_up").handle
-    rental = sim.book.rentals[handle.removeprefix("listing:")]
+    created = adapter.provision(offer, served_model(offer), "rnt_up")
+    rental = sim.book.rentals[created.handle.removeprefix("listing:")]
 
-    upstream = adapter.upstream(handle)
+    upstream = created.upstream
 
     assert upstream is not None
     assert upstream.base_url == f"{server.url}/api/v1/ollama/{rental.id}"
     assert upstream.headers == {"Authorization": f"Bearer {rental.api_key}"}
     assert API_KEY not in str(upstream.headers)
+    assert rental.api_key not in repr(created)
+    # The document: the rental detail carries neither the key nor the endpoint.
+    detail = httpx.get(
+        f"{server.url}/api/v1/marketplace/rentals/{rental.id}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ).json()["rental"]
+    assert "apiKey" not in detail and "endpoint" not in detail
+    with pytest.raises(ProviderRefused) as unknown:
+        adapter.upstream(created.handle)
+    assert unknown.value.reason == "conflict"
+    assert rental.api_key not in unknown.value.message
 
-    adapter.terminate(handle)
-    with pytest.raises(ProviderRefused) as ended:
-        adapter.upstream(handle)
-    assert ended.value.reason == "conflict"
+    reached = httpx.post(
+        f"{upstream.base_url}/api/chat",
+        headers=dict(upstream.headers),
+        json={"model": served_model(offer).model, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert reached.status_code == 200, reached.text
 
 
 def test_a_spot_listing_the_host_takes_back_is_interrupted(
