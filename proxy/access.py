@@ -12,33 +12,34 @@ account's (or no such) rental 404; a rental that is not running 409 with its `st
 reached over SSH only 409 with its `ssh` details; a provider that cannot say where the workload
 is 409 or 502.
 
-Lookups are memoised for `cache_seconds` (see `cache.Memo`): a key's account, a running
-rental's state (rentals in any other state are read again each time, so one that has just
-started is reachable at once), and the upstream of each placement, keyed by provider and handle,
-so a rental moved by a spot recovery resolves afresh. A revoked key or a terminated rental
-stops working within that time; a connection refused by the upstream forgets it at once.
+Lookups go through the host's `lookup.ConnectLookup` and are memoised for `cache_seconds` (see
+`cache.Memo`): a key's account, a running rental's state (rentals in any other state are read
+again each time, so one that has just started is reachable at once), and the upstream of each
+placement, keyed by provider and handle, so a rental moved by a spot recovery resolves afresh.
+The host calls `invalidate` (from any thread) when a key is revoked or a rental changes status
+or placement; the next request, on the event loop, drops what it names before it looks anything
+up, so a revoked key or an ended rental is refused at once rather than when its entry expires.
+`cache_seconds` is then only a bound for a host that cannot tell. A connection refused by the
+upstream forgets the target at once.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 from urllib.parse import unquote_plus
 
 import anyio.to_thread
 
-from broker.accounts import account_for_key
-from broker.db import Database
-from broker.errors import APIError, conflict, not_found, unauthorized
-from broker.rentals.service import hash_key
-from broker.rentals.tables import Rental
 from providers.base import ProviderError, ProviderRefused
-from providers.rental import RentalProvider, Upstream
+from providers.rental import Upstream
 from proxy.cache import Memo
+from proxy.errors import ProxyError, conflict, not_found, provider_error, unauthorized
 from proxy.headers import KEY_COOKIE, parse_cookies
+from proxy.lookup import ConnectLookup, RentalView
 from proxy.paths import connect_prefix
 
 KEY_PARAM = KEY_COOKIE
@@ -60,16 +61,13 @@ class CallerKey:
 
 
 @dataclass(frozen=True)
-class RentalView:
-    """What the proxy needs of a rental row, detached from any session."""
+class Stale:
+    """What the host says has changed: rentals by id, keys by digest, accounts by id."""
 
-    id: str
-    account_id: str
-    status: str
-    provider: str | None
-    handle: str | None
-    key_hash: str
-    ssh: dict[str, Any] | None
+    rentals: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
+    everything: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,26 +121,30 @@ def _take_query_key(query: bytes) -> tuple[str | None, bytes]:
 
 
 class Gatekeeper:
-    """Admits a caller to a rental's upstream, or raises the `APIError` that says why not."""
+    """Admits a caller to a rental's upstream, or raises the `ProxyError` that says why not."""
 
-    def __init__(
-        self, db: Database, adapters: Mapping[str, RentalProvider], cache_seconds: float
-    ) -> None:
-        self._db = db
-        self._adapters = adapters
+    def __init__(self, lookup: ConnectLookup, cache_seconds: float) -> None:
+        self._lookup = lookup
         self._rentals: Memo[str, RentalView | None] = Memo(cache_seconds)
         self._accounts: Memo[str, str | None] = Memo(cache_seconds)
         self._upstreams: Memo[tuple[str, str, str], Upstream | None] = Memo(cache_seconds)
+        self._stale: deque[Stale] = deque()  # appended from any thread, drained on the loop
+
+    def invalidate(self, stale: Stale) -> None:
+        """Forget what `stale` names before the next admission; safe from any thread."""
+        self._stale.append(stale)
 
     async def admit(self, rental_id: str, key: CallerKey) -> Target:
+        if self._stale:
+            self._drain()
         view = await self._rental(rental_id)
-        digest = hash_key(key.secret)
+        digest = self._lookup.key_digest(key.secret)
         if view is None or not hmac.compare_digest(digest, view.key_hash):
             if key.source is not KeySource.HEADER:
                 raise unauthorized(
                     f"the {KEY_PARAM} {key.source.value} must be this rental's rental_key"
                 )
-            account_id = await self._account(digest, key.secret)
+            account_id = await self._account(digest)
             if account_id is None:
                 raise unauthorized("the key is unknown or revoked")
             if view is None or view.account_id != account_id:
@@ -160,54 +162,53 @@ class Gatekeeper:
         self._rentals.forget(target.rental_id)
         self._upstreams.forget((target.rental_id, *target.placement))
 
+    def _drain(self) -> None:
+        while self._stale:
+            stale = self._stale.popleft()
+            if stale.everything:
+                for memo in (self._rentals, self._accounts, self._upstreams):
+                    memo.clear()
+                continue
+            self._forget_rentals(stale.rentals)
+            for digest in stale.keys:
+                self._accounts.forget(digest)
+            self._forget_accounts(stale.accounts)
+
+    def _forget_accounts(self, ids: frozenset[str]) -> None:
+        if ids:  # loads in flight are disowned too: they may have read a key now revoked
+            self._accounts.forget_where(lambda _, account: account is None or account in ids)
+
+    def _forget_rentals(self, ids: Iterable[str]) -> None:
+        ids = frozenset(ids)
+        if not ids:
+            return
+        for rental_id in ids:
+            self._rentals.forget(rental_id)
+        self._upstreams.forget_where(lambda key, _: key[0] in ids)
+
     async def _rental(self, rental_id: str) -> RentalView | None:
         view = await self._rentals.get(
-            rental_id, lambda: anyio.to_thread.run_sync(self._read_rental, rental_id)
+            rental_id, lambda: anyio.to_thread.run_sync(self._lookup.rental, rental_id)
         )
         if view is None or view.status != "running":
             self._rentals.forget(rental_id)
         return view
 
-    def _read_rental(self, rental_id: str) -> RentalView | None:
-        with self._db.session(read_only=True) as session:
-            row = session.get(Rental, rental_id)
-            if row is None:
-                return None
-            return RentalView(
-                id=row.id,
-                account_id=row.account_id,
-                status=row.status,
-                provider=row.provider,
-                handle=row.handle,
-                key_hash=row.rental_key_hash,
-                ssh=row.ssh,
-            )
-
-    async def _account(self, digest: str, secret: str) -> str | None:
+    async def _account(self, digest: str) -> str | None:
         account_id = await self._accounts.get(
-            digest, lambda: anyio.to_thread.run_sync(self._read_account, secret)
+            digest, lambda: anyio.to_thread.run_sync(self._lookup.account_for_key, digest)
         )
         if account_id is None:
             self._accounts.forget(digest)
         return account_id
 
-    def _read_account(self, secret: str) -> str | None:
-        with self._db.session(read_only=True) as session:
-            account = account_for_key(session, secret)
-            return None if account is None else account.id
-
     async def _target(self, view: RentalView) -> Target:
         if view.provider is None or view.handle is None:
-            raise APIError(502, "provider_error", f"rental {view.id} has no placement to reach")
-        adapter = self._adapters.get(view.provider)
-        if adapter is None:
-            raise APIError(
-                502, "provider_error", f"provider {view.provider} is not enabled on this broker"
-            )
+            raise provider_error(f"rental {view.id} has no placement to reach")
         key = (view.id, view.provider, view.handle)
         try:
             upstream = await self._upstreams.get(
-                key, lambda: anyio.to_thread.run_sync(adapter.upstream, view.handle)
+                key, lambda: anyio.to_thread.run_sync(self._lookup.upstream, view)
             )
         except ProviderRefused as exc:
             if exc.reason == "conflict":
@@ -223,13 +224,11 @@ class Gatekeeper:
         return Target(view.id, (view.provider, view.handle), upstream)
 
 
-def _provider_error(provider: str, exc: ProviderError) -> APIError:
-    return APIError(
-        502, "provider_error", f"{provider} could not say where the workload is: {exc.message}"
-    )
+def _provider_error(provider: str, exc: ProviderError) -> ProxyError:
+    return provider_error(f"{provider} could not say where the workload is: {exc.message}")
 
 
-def _ssh_only(view: RentalView) -> APIError:
+def _ssh_only(view: RentalView) -> ProxyError:
     if view.ssh is None:
         return conflict(f"rental {view.id} has no HTTP workload to connect to")
     command = view.ssh.get("command") or "ssh"

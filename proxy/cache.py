@@ -6,6 +6,10 @@ account, a rental's state, a placement's upstream) is remembered for `ttl` secon
 concurrent misses for one key share one load instead of stampeding (1,000 streams opened at
 once cause one lookup, not 1,000). Failures are not remembered: the next request tries again.
 
+Forgetting a key also disowns a load of it that is still running: that load may have read the
+state from before the change that caused the forgetting, so its result is handed to the requests
+already waiting for it but never stored.
+
 Used from one event loop only, so it needs no lock.
 """
 
@@ -62,7 +66,8 @@ class Memo(Generic[K, V]):
             raise
         else:
             future.set_result(value)
-            self.put(key, value)
+            if self._loading.get(key) is future:  # not forgotten while it loaded
+                self.put(key, value)
             return value
         finally:
             if self._loading.get(key) is future:
@@ -77,6 +82,18 @@ class Memo(Generic[K, V]):
 
     def forget(self, key: K) -> None:
         self._values.pop(key, None)
+        self._loading.pop(key, None)
+
+    def forget_where(self, stale: Callable[[K, V | None], bool]) -> None:
+        """Forget every key for which `stale(key, value)` holds (value None while loading)."""
+        for key in [key for key, (_, value) in self._values.items() if stale(key, value)]:
+            del self._values[key]
+        for key in [key for key in self._loading if stale(key, None)]:
+            del self._loading[key]
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._loading.clear()
 
     def _evict(self) -> None:
         now = self._clock()

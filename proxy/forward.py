@@ -30,8 +30,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
-from broker.errors import APIError
+from proxy import metrics
 from proxy.access import Target
+from proxy.errors import ProxyError
 from proxy.headers import RawHeaders, downstream_headers, upstream_request_headers
 from proxy.paths import upstream_url
 from proxy.pool import LeanTransport
@@ -113,6 +114,7 @@ def _has_body(headers: RawHeaders) -> bool:
 async def _body(request: Request, sent: anyio.Event) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:
+            metrics.HTTP_UP.inc(len(chunk))
             yield chunk
     sent.set()
 
@@ -149,11 +151,12 @@ class Exchange:
         self.broken: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error: APIError | None = None
+        error: ProxyError | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_cancel_on_disconnect, receive, self.body_sent, tasks.cancel_scope)
             try:
-                upstream = await self.client.send(self.outgoing, stream=True)
+                with metrics.upstream_timer("http"):
+                    upstream = await self.client.send(self.outgoing, stream=True)
             except ClientDisconnect:
                 pass  # the caller left mid-upload: nobody to answer
             except httpx.TimeoutException as exc:
@@ -169,6 +172,7 @@ class Exchange:
                         await upstream.aclose()
             tasks.cancel_scope.cancel()
         if error is not None:
+            metrics.count("http", "timeout" if error.status == 504 else "unreachable")
             raise error  # nothing was sent yet: the app's handler answers in the error shape
 
     async def _relay(self, upstream: httpx.Response, tasks: TaskGroup, send: Send) -> None:
@@ -178,6 +182,7 @@ class Exchange:
         await send(
             {"type": "http.response.start", "status": upstream.status_code, "headers": relayed}
         )
+        metrics.count("http", metrics.status_class(upstream.status_code))
         if "chunked" in upstream.headers.get("transfer-encoding", ""):
             await self._gather(upstream, tasks, send)
         else:
@@ -193,6 +198,7 @@ class Exchange:
         try:
             async for chunk in upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                metrics.HTTP_DOWN.inc(len(chunk))
         except httpx.TransportError as exc:
             self.broken = type(exc).__name__
 
@@ -211,6 +217,7 @@ class Exchange:
                     size += len(chunk)
                 body = first if len(batch) == 1 else b"".join(batch)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
+                metrics.HTTP_DOWN.inc(size)
 
     async def _read(self, upstream: httpx.Response, writer: MemoryObjectSendStream[bytes]) -> None:
         with writer:
@@ -223,21 +230,21 @@ class Exchange:
             except httpx.TransportError as exc:
                 self.broken = type(exc).__name__
 
-    def _timeout(self, exc: httpx.TimeoutException) -> APIError:
+    def _timeout(self, exc: httpx.TimeoutException) -> ProxyError:
         if isinstance(exc, httpx.ConnectTimeout):
             return self._unreachable(exc)
-        return APIError(
+        return ProxyError(
             504,
             "provider_error",
             f"the workload of rental {self.target.rental_id} did not answer in time "
             "(GPUBROKER_PROXY_READ_TIMEOUT_SECONDS); retry, or check that it is not stuck",
         )
 
-    def _unreachable(self, exc: httpx.TransportError) -> APIError:
+    def _unreachable(self, exc: httpx.TransportError) -> ProxyError:
         """502; what is remembered about the target is dropped, so a retry looks again."""
         log.info("workload of %s unreachable: %s", self.target.rental_id, type(exc).__name__)
         self.on_unreachable(self.target)
-        return APIError(
+        return ProxyError(
             502,
             "provider_error",
             f"the workload of rental {self.target.rental_id} could not be reached "

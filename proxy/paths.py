@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from broker.errors import APIError
+from proxy.errors import ProxyError
 
 CONNECT_MARK = "/connect/"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _FORBIDDEN_ESCAPES = ("%2f", "%5c", "%00")
 
 
-class BadPath(APIError):
+class BadPath(ProxyError):
     """A connect path that could leave the rental's upstream, or is not a path at all."""
 
     def __init__(self, reason: str) -> None:

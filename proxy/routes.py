@@ -13,7 +13,6 @@ parsing, which would only add work to the hottest path of the broker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -22,13 +21,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Scope
 from starlette.websockets import WebSocket
 
-from broker.db import Database
-from broker.errors import APIError, unauthorized
-from providers.rental import RentalProvider
 from proxy import forward as http
 from proxy import websocket as ws
 from proxy.access import CallerKey, Gatekeeper, KeySource, Target, caller_key
+from proxy.errors import ProxyError, unauthorized
 from proxy.headers import KEY_COOKIE, header_bytes
+from proxy.lookup import ConnectLookup
 from proxy.paths import connect_prefix, forward_path
 from proxy.settings import ProxySettings
 
@@ -56,17 +54,15 @@ class Admission:
 class Connector:
     """The proxy's services on `app.state.proxy`; the shared client is `app.state.proxy_client`."""
 
-    def __init__(
-        self, db: Database, adapters: Mapping[str, RentalProvider], settings: ProxySettings
-    ) -> None:
+    def __init__(self, lookup: ConnectLookup, settings: ProxySettings) -> None:
         self.settings = settings
-        self.gatekeeper = Gatekeeper(db, adapters, settings.cache_seconds)
+        self.gatekeeper = Gatekeeper(lookup, settings.cache_seconds)
 
     async def admit(self, scope: Scope, rental_id: str) -> Admission:
-        """Size, path and key checks, then the gatekeeper's; raises `APIError` to refuse."""
+        """Size, path and key checks, then the gatekeeper's; raises `ProxyError` to refuse."""
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if header_bytes(headers) > self.settings.max_header_bytes:
-            raise APIError(
+            raise ProxyError(
                 431,
                 "invalid_request",
                 f"the request headers exceed {self.settings.max_header_bytes} bytes in total",
@@ -119,7 +115,7 @@ async def connect_websocket(websocket: WebSocket) -> None:
     connector: Connector = websocket.app.state.proxy
     try:
         admission = await connector.admit(websocket.scope, websocket.path_params["rental_id"])
-    except APIError as error:
+    except ProxyError as error:
         await ws.deny(websocket, error)
         return
     await ws.relay(websocket, admission.target, admission.path, admission.query, connector.settings)

@@ -17,8 +17,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from broker.errors import APIError, error_response
+from proxy import metrics
 from proxy.access import Target
+from proxy.errors import ProxyError, error_response
 from proxy.headers import RawHeaders, upstream_request_headers
 from proxy.paths import upstream_url
 from proxy.settings import ProxySettings
@@ -31,9 +32,9 @@ _HANDSHAKE = (b"sec-websocket-", b"origin", b"content-length")
 _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
 
 
-async def deny(websocket: WebSocket, error: APIError) -> None:
+async def deny(websocket: WebSocket, error: ProxyError) -> None:
     """Refuse a handshake with the API's error shape where the server allows it."""
-    response = error_response(error.status, error.code, error.message, **error.extra)
+    response = error_response(error)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(response)
     else:
@@ -55,21 +56,23 @@ async def relay(
     )
     url = "ws" + upstream_url(target.upstream.base_url, path, query).removeprefix("http")
     try:
-        upstream = await connect(
-            url,
-            additional_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
-            subprotocols=scope.get("subprotocols") or None,  # type: ignore[arg-type]
-            open_timeout=settings.connect_timeout_seconds,
-            max_size=settings.max_websocket_message_bytes,
-            compression=None,
-            user_agent_header=None,
-            proxy=None,
-        )
+        with metrics.upstream_timer("websocket"):
+            upstream = await connect(
+                url,
+                additional_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
+                subprotocols=scope.get("subprotocols") or None,  # type: ignore[arg-type]
+                open_timeout=settings.connect_timeout_seconds,
+                max_size=settings.max_websocket_message_bytes,
+                compression=None,
+                user_agent_header=None,
+                proxy=None,
+            )
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
         log.info("workload of %s refused a WebSocket: %s", target.rental_id, type(exc).__name__)
+        metrics.count("websocket", "timeout" if isinstance(exc, TimeoutError) else "refused")
         await deny(
             websocket,
-            APIError(
+            ProxyError(
                 504 if isinstance(exc, TimeoutError) else 502,
                 "provider_error",
                 f"the workload of rental {target.rental_id} did not accept the WebSocket "
@@ -77,6 +80,7 @@ async def relay(
             ),
         )
         return
+    metrics.count("websocket", "101")
     try:
         await websocket.accept(subprotocol=upstream.subprotocol)
         async with anyio.create_task_group() as tasks:
@@ -99,7 +103,9 @@ async def _caller_to_upstream(
                 await upstream.close(code, message.get("reason") or "")
                 break
             text = message.get("text")
-            await upstream.send(text if text is not None else message.get("bytes") or b"")
+            payload = text if text is not None else message.get("bytes") or b""
+            await upstream.send(payload)
+            metrics.WS_UP.inc(len(payload))
     except (ConnectionClosed, WebSocketDisconnect):
         pass  # the other direction sees the close and ends the relay
     done.cancel()
@@ -112,6 +118,7 @@ async def _upstream_to_caller(upstream: ClientConnection, websocket: WebSocket) 
                 await websocket.send_text(message)
             else:
                 await websocket.send_bytes(message)
+            metrics.WS_DOWN.inc(len(message))
     except ConnectionClosed:
         pass  # closed without a clean handshake: close the caller with what is known
     except OSError:

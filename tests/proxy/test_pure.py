@@ -199,3 +199,39 @@ def test_a_failed_load_is_shared_and_not_kept() -> None:
     assert [type(result) for result in results] == [RuntimeError] * 3
     assert len(calls) == 1
     assert asyncio.run(scenario()) and len(calls) == 2
+
+
+def test_a_load_in_flight_when_its_key_is_forgotten_is_not_kept() -> None:
+    """It may have read the state from before the change that made the key be forgotten."""
+    memo: Memo[str, str] = Memo(60)
+    state = ["before"]
+
+    async def load() -> str:
+        seen = state[0]
+        await asyncio.sleep(0.01)
+        return seen
+
+    async def scenario() -> list[str]:
+        in_flight = asyncio.ensure_future(memo.get("k", load))
+        await asyncio.sleep(0)  # the load has read "before"
+        state[0] = "after"
+        memo.forget("k")
+        stale = await in_flight
+        return [stale, await memo.get("k", load)]
+
+    assert asyncio.run(scenario()) == ["before", "after"]
+
+
+def test_forget_where_drops_matching_values_and_loads() -> None:
+    memo: Memo[tuple[str, str], int] = Memo(60)
+    memo.put(("r1", "a"), 1)
+    memo.put(("r1", "b"), 2)
+    memo.put(("r2", "a"), 3)
+
+    async def load() -> int:
+        return 9
+
+    memo.forget_where(lambda key, _: key[0] == "r1")
+
+    assert asyncio.run(memo.get(("r1", "a"), load)) == 9
+    assert asyncio.run(memo.get(("r2", "a"), load)) == 3
