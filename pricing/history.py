@@ -148,7 +148,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         at, point_id = datetime.fromisoformat(at_text), int(id_text)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursor("cursor is not one this endpoint returned") from exc
-    if at.tzinfo is None:
+    # Only what encode_cursor writes: an aware time in this era, a 64-bit point id.
+    if at.tzinfo is None or not 1970 <= at.year < 3000 or not 0 <= point_id < 2**63:
         raise InvalidCursor("cursor is not one this endpoint returned")
     return at, point_id
 

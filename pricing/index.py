@@ -89,6 +89,8 @@ def decode_cursor(cursor: str, sort: str) -> tuple[int, str]:
         raise InvalidCursor("cursor is not one this API returned") from exc
     if cursor_sort != sort:
         raise InvalidCursor(f"cursor belongs to sort={cursor_sort}, not sort={sort}")
+    if not -(2**63) < parsed < 2**63:  # sort keys are int64s; numpy cannot compare larger ones
+        raise InvalidCursor("cursor is not one this API returned")
     return parsed, offer_id
 
 

@@ -9,6 +9,7 @@ offers stay), never raised into the scheduler.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
+from pricing import metrics
 from pricing.catalog import Catalog
 from pricing.history import PriceHistory
 from providers.base import Provider, ProviderError
@@ -48,16 +50,20 @@ class Refresher:
     def refresh(self, provider: str) -> bool:
         """Refresh one provider; True when its offers were replaced."""
         adapter = self.adapters[provider]
+        started = time.perf_counter()
         try:
             page = adapter.list_offers()
         except ProviderError as exc:
             log.warning("refresh of %s failed: %s", provider, exc.message)
+            self._observe_failure(provider, "provider", started)
             self.catalog.record_failure(provider, exc.message)
             return False
         except Exception:  # one faulty adapter must not stop the refresh of the others
             log.exception("refresh of %s raised an unexpected error", provider)
+            self._observe_failure(provider, "unexpected", started)
             self.catalog.record_failure(provider, "unexpected error while reading the catalog")
             return False
+        metrics.REFRESH_SECONDS.labels(provider, "ok").observe(time.perf_counter() - started)
         fetched_at = self._clock()
         offers = self.catalog.replace_offers(
             provider, page.offers, fetched_at, skipped=len(page.skipped)
@@ -71,6 +77,16 @@ class Refresher:
             except SQLAlchemyError:
                 log.exception("could not store the price history of %s", provider)
         return True
+
+    @staticmethod
+    def _observe_failure(provider: str, kind: str, started: float) -> None:
+        metrics.REFRESH_SECONDS.labels(provider, "error").observe(time.perf_counter() - started)
+        metrics.REFRESH_ERRORS.labels(provider, kind).inc()
+
+    @property
+    def running(self) -> bool:
+        """True while the refresh schedule is alive."""
+        return self._scheduler is not None and self._scheduler.running
 
     def refresh_all(self, timeout_seconds: float | None = None) -> dict[str, bool]:
         """Refresh every provider in parallel; a provider still running at the timeout is False."""

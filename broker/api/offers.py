@@ -16,6 +16,7 @@ from cachetools import TTLCache
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from broker.api.params import MAX_GPU_COUNT, MAX_PRICE_USD, MAX_VRAM_GB
 from broker.api.render import gpu_row_json, json_response, offer_json
 from broker.errors import invalid, not_found
 from pricing.catalog import Catalog
@@ -31,6 +32,8 @@ SortName = Literal[
     "price", "-price", "effective_price", "vram", "-vram", "interruption", "price_per_vram"
 ]
 assert set(SortName.__args__) == set(SORTS)  # type: ignore[attr-defined]
+
+MAX_TERMS = 20
 
 _page_caches: WeakKeyDictionary[Catalog, TTLCache[tuple[Any, ...], bytes]] = WeakKeyDictionary()
 
@@ -63,6 +66,14 @@ def resolve_gpu_terms(catalog: Catalog, terms: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def check_terms(param: str, terms: list[str]) -> None:
+    """A repeatable text filter: at most MAX_TERMS values of at most 100 characters each."""
+    if len(terms) > MAX_TERMS:
+        raise invalid(f"{param} is repeated more than {MAX_TERMS} times", param=param)
+    if any(len(term) > 100 for term in terms):
+        raise invalid(f"{param} values are at most 100 characters", param=param)
+
+
 def check_providers(catalog: Catalog, providers: list[str]) -> tuple[str, ...]:
     known = catalog.provider_names
     unknown = [p for p in providers if p not in known]
@@ -78,14 +89,19 @@ def check_providers(catalog: Catalog, providers: list[str]) -> tuple[str, ...]:
 async def list_offers(
     request: Request,
     gpu: Annotated[list[str], Query(description="GPU model, any spelling; repeatable")] = [],  # noqa: B006
-    min_vram: Annotated[float | None, Query(ge=0, description="GB per GPU")] = None,
-    max_price: Annotated[Decimal | None, Query(ge=0, description="USD per GPU-hour")] = None,
-    gpu_count: Annotated[int | None, Query(ge=1)] = None,
-    min_gpu_count: Annotated[int | None, Query(ge=1)] = None,
+    min_vram: Annotated[
+        float | None, Query(ge=0, le=MAX_VRAM_GB, allow_inf_nan=False, description="GB per GPU")
+    ] = None,
+    max_price: Annotated[
+        Decimal | None,
+        Query(ge=0, le=MAX_PRICE_USD, decimal_places=6, description="USD per GPU-hour"),
+    ] = None,
+    gpu_count: Annotated[int | None, Query(ge=1, le=MAX_GPU_COUNT)] = None,
+    min_gpu_count: Annotated[int | None, Query(ge=1, le=MAX_GPU_COUNT)] = None,
     provider: Annotated[list[str], Query(description="repeatable")] = [],  # noqa: B006
     region: Annotated[str | None, Query(max_length=100)] = None,
     tier: Tier | None = None,
-    max_interruption: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_interruption: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
     instance_type: InstanceType | None = None,
     available: Literal["true", "false", "any"] = "true",
     sort: SortName = "price",
@@ -97,8 +113,8 @@ async def list_offers(
     cached = page_cache(catalog).get(cache_key)
     if cached is not None:
         return Response(cached, media_type="application/json")
-    if max_price is not None and not max_price.is_finite():
-        raise invalid("max_price must be a finite number", param="max_price")
+    check_terms("gpu", gpu)
+    check_terms("provider", provider)
     query = OfferQuery(
         gpus=resolve_gpu_terms(catalog, gpu),
         min_vram=math.ceil(min_vram) if min_vram is not None else None,

@@ -8,12 +8,13 @@ with the closest known names, so a typo gets a "did you mean" instead of an empt
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from broker.api.offers import check_terms
+from broker.api.params import Moment
 from broker.api.render import json_response
 from broker.errors import invalid, not_found
 from pricing.catalog import Catalog
@@ -106,13 +107,6 @@ async def spot_prices(
     )
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Times without an offset are read as UTC, the API's only zone."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 @router.get("/v1/spot-prices/history")
 def spot_price_history(
     request: Request,
@@ -120,13 +114,14 @@ def spot_price_history(
     provider: Annotated[list[str], Query(description="repeatable")] = [],  # noqa: B006
     tier: Tier | None = None,
     region: Annotated[str | None, Query(max_length=100, description="substring")] = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339")] = None,
+    since: Annotated[Moment | None, Query(description="RFC 3339; no offset means UTC")] = None,
+    until: Annotated[Moment | None, Query(description="RFC 3339; no offset means UTC")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Recorded price changes, oldest first, with each offer's level at `since`."""
-    since, until = _utc(since), _utc(until)
+    check_terms("gpu", gpu)
+    check_terms("provider", provider)
     if since is not None and until is not None and since > until:
         raise invalid("since must not be after until", param="since")
     catalog: Catalog = request.app.state.catalog

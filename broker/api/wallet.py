@@ -119,7 +119,7 @@ def get_ledger(
 @router.post("/topups", status_code=201, response_model=TopupOut)
 def create_topup(
     body: TopupIn,
-    idempotency_key: str | None = Header(None, max_length=255),
+    idempotency_key: str | None = Header(None, min_length=1, max_length=255),
     account: Account = Depends(current_account),
     db: Database = Depends(get_db),
     settings: CoreSettings = Depends(get_app_settings),
