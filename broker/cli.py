@@ -2,6 +2,10 @@
 
 `serve` runs the service; the other commands are clients of a running broker (GPUBROKER_URL,
 GPUBROKER_API_KEY), so they work the same against a laptop demo or a production deployment.
+
+Before serving, `serve` checks the database's schema and stops with one line when it is not
+current, or migrates it first with `--migrate`; `db upgrade` and `db check` do the same by hand
+(`broker.cli_schema`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from broker import cli_rentals
+from broker import cli_rentals, cli_schema
 from broker.client import BrokerClient, BrokerError
 from pricing.history import HistoryPoint
 from pricing.money import format_usd, to_micros
@@ -41,13 +45,22 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Start the provider simulators and a demo account (SQLite).")
     ] = False,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            help="Apply pending schema migrations first (PostgreSQL; under an advisory lock, "
+            "so replicas starting together migrate once)."
+        ),
+    ] = False,
 ) -> None:
     """Run the broker."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cli_schema.prepare_schema(cli_schema.database_url(demo), migrate=migrate)
+    from broker.logs import configure_logging
+    from broker.settings import get_settings
+
+    configure_logging(get_settings().log_format, logging.INFO)
     if demo:
         from broker.demo import demo_app
 
@@ -56,18 +69,22 @@ def serve(
         from broker.app import create_app
 
         application = create_app()
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        application, host=host, port=port, log_level="info", access_log=False, log_config=None
+    )
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending schema migration to GPUBROKER_DATABASE_URL."""
-    from broker import migrations
-    from broker.settings import get_settings
-
-    url = get_settings().database_url
-    migrations.upgrade(url)
+    cli_schema.upgrade(cli_schema.database_url(demo=False))
     console.print("database schema is up to date")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Exit 0 when GPUBROKER_DATABASE_URL's schema is current; else say why in one line, exit 1."""
+    typer.echo(cli_schema.check(cli_schema.database_url(demo=False)))
 
 
 @app.command()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import FastAPI
 
-from broker import accounts, ledger
+from broker import accounts, credentials, ledger
 from broker.app import create_app
 from broker.settings import Settings
 from broker.stripe_standin import StripeStandin
@@ -32,14 +32,37 @@ DEMO_WEBHOOK_SECRET = "whsec_demo"
 DEMO_FAKE_GPUS = "2xRTX 4090"
 
 
-def start_simulators(price_drift: float = 0.01) -> dict[str, RunningServer]:
-    """One simulator per provider that has one, each on a free loopback port."""
+def start_simulators(
+    price_drift: float = 0.01,
+    *,
+    provision_seconds: float = 1.0,
+    accept_delay_seconds: float = 0.0,
+) -> dict[str, RunningServer]:
+    """One simulator per provider that has one, each on a free loopback port.
+
+    `provision_seconds` is how long an instance takes to run; `accept_delay_seconds` holds each
+    provision's answer back after the instance exists (a window in which a broker can die).
+    """
     servers: dict[str, RunningServer] = {}
     for seed, (name, spec) in enumerate(PROVIDERS.items(), start=1):
         if spec.make_simulator is not None:
-            knobs = SimulatorKnobs(price_drift=price_drift, seed=seed)
+            knobs = SimulatorKnobs(
+                price_drift=price_drift,
+                seed=seed,
+                provision_seconds=provision_seconds,
+                accept_delay_seconds=accept_delay_seconds,
+            )
             servers[name] = serve_in_thread(spec.make_simulator(knobs))
     return servers
+
+
+def simulator_environment(urls: Mapping[str, str]) -> dict[str, str]:
+    """The `GPUBROKER_*` variables that point a broker at simulators (provider name -> URL)."""
+    env = {"GPUBROKER_PROVIDERS": ",".join(urls)}
+    for name, url in urls.items():
+        env[f"GPUBROKER_{name.upper()}_BASE_URL"] = url
+        env[f"GPUBROKER_{name.upper()}_API_KEY"] = PROVIDERS[name].demo_api_key
+    return env
 
 
 def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> FastAPI:
@@ -68,6 +91,7 @@ def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> F
         stripe_api_key="sk_test_demo",
         stripe_webhook_secret=DEMO_WEBHOOK_SECRET,
         stripe_api_base=stripe.url,
+        secret_key=os.environ.get("GPUBROKER_SECRET_KEY") or credentials.generate_key(),
         **overrides,
     )
     app = create_app(settings)

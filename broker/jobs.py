@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from broker.db import Database
+from broker.metrics import JobHistory
 
 log = logging.getLogger("gpubroker.jobs")
 
@@ -34,6 +36,7 @@ class Jobs:
         self.db = db
         self._jobs: dict[str, tuple[Callable[[], object], float]] = {}
         self._scheduler: BackgroundScheduler | None = None
+        self.history = JobHistory()  # last run of each job here, for /healthz and /metrics
 
     def add(self, name: str, func: Callable[[], object], every_seconds: float) -> None:
         self._jobs[name] = (func, every_seconds)
@@ -57,10 +60,18 @@ class Jobs:
         return True
 
     def _guarded(self, name: str) -> None:
+        started, started_at, outcome = time.perf_counter(), datetime.now(UTC), "error"
         try:
-            self.run_once(name)
+            outcome = "ran" if self.run_once(name) else "skipped"
         except Exception:  # a failed run is retried at the next interval
             log.exception("job %s failed", name)
+        finally:
+            self.history.record(name, started, started_at, outcome)
+
+    @property
+    def running(self) -> bool:
+        """True while the schedule is alive."""
+        return self._scheduler is not None and self._scheduler.running
 
     def start(self) -> None:
         if not self._jobs:
