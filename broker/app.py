@@ -14,14 +14,20 @@ from typing import cast
 
 from fastapi import FastAPI
 
-from broker import migrations
+from broker import credentials, migrations
 from broker.api import admin, offers, rentals, spot, stripe_webhook, wallet
+from broker.api.params import reject_nul_in_urls
 from broker.api.render import json_response
+from broker.connect_lookup import BrokerLookup, forward_invalidations
 from broker.db import Database
 from broker.errors import install_error_handlers
+from broker.health import health_report
+from broker.invalidation import InvalidationBus
 from broker.jobs import Jobs
+from broker.logs import install_request_ids
 from broker.metrics import install_metrics
-from broker.rentals import observed
+from broker.ownership import resolve_deployment
+from broker.rentals import observed, reconcile
 from broker.rentals.meter import Meter
 from broker.rentals.reconcile import Reconciler
 from broker.rentals.service import RentalService
@@ -37,17 +43,21 @@ from providers.base import Provider
 from providers.registry import PROVIDERS
 from providers.rental import RentalProvider
 from proxy import routes as connect
+from proxy.errors import ProxyError, proxy_error_handler
 from proxy.forward import upstream_client
 from proxy.settings import ProxySettings
 
 log = logging.getLogger("gpubroker")
 
 
-def build_adapters(settings: CoreSettings) -> dict[str, Provider]:
-    """An adapter for every enabled provider that has a base URL; the others are logged."""
+def build_adapters(
+    settings: CoreSettings, deployment_id: str | None = None
+) -> dict[str, Provider]:
+    """An adapter for every enabled provider that has a base URL; the others are logged.
+    Each tags what it starts with `deployment_id` where its provider takes a tag."""
     adapters: dict[str, Provider] = {}
     for name in settings.providers:
-        config = provider_config(settings, name)
+        config = provider_config(settings, name, deployment_id)
         if config is None:
             log.warning(
                 "provider %s is enabled but has no GPUBROKER_%s_BASE_URL", name, name.upper()
@@ -71,7 +81,11 @@ def create_app(
     db = Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
         migrations.upgrade(db.engine)
-    adapters = dict(adapters) if adapters is not None else build_adapters(settings)
+    deployment = resolve_deployment(db, settings.deployment_id)
+    sealer = credentials.Sealer.from_setting(settings.secret_key)
+    credentials.attach(db, sealer)
+    adapters = dict(adapters) if adapters is not None else build_adapters(settings, deployment)
+    credentials.warn_without_key(sealer, adapters)
     catalog = Catalog(
         adapters,
         PricingPolicy(settings.margin, settings.interruption_loss_hours),
@@ -92,7 +106,12 @@ def create_app(
         db, catalog, renters, clock, min_hold_seconds=settings.min_hold_seconds
     )
     status_sync = StatusSync(
-        db, catalog, renters, clock, min_hold_seconds=settings.min_hold_seconds
+        db,
+        catalog,
+        renters,
+        clock,
+        min_hold_seconds=settings.min_hold_seconds,
+        action_timeout_seconds=settings.action_timeout_seconds,
     )
     meter = Meter(
         db,
@@ -101,7 +120,14 @@ def create_app(
         meter_seconds=settings.meter_seconds,
         min_hold_seconds=settings.min_hold_seconds,
     )
-    reconciler = Reconciler(db, renters, clock, grace_seconds=settings.provision_grace_seconds)
+    reconciler = Reconciler(
+        db,
+        renters,
+        clock,
+        grace_seconds=settings.provision_grace_seconds,
+        deployment=deployment,
+        exclusive=settings.exclusive_providers,
+    )
     jobs.add("rental-status", status_sync.run, settings.status_seconds)
     jobs.add("meter", meter.run, settings.meter_seconds)
     jobs.add("reconcile", reconciler.run, settings.reconcile_seconds)
@@ -111,6 +137,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        invalidations.start()
         if start_jobs:
             refresher.start()
             jobs.start()
@@ -121,6 +148,7 @@ def create_app(
         finally:
             jobs.stop()
             refresher.stop()
+            invalidations.stop()
             db.engine.dispose()
 
     app = FastAPI(
@@ -138,17 +166,24 @@ def create_app(
     app.state.status_sync = status_sync
     app.state.meter = meter
     app.state.reconciler = reconciler
-    app.state.proxy = connect.Connector(db, renters, proxy_settings)
+    app.state.deployment = deployment
+    app.state.proxy = connect.Connector(BrokerLookup(db, renters), proxy_settings)
+    invalidations = app.state.invalidations = InvalidationBus(db)
+    forward_invalidations(invalidations, app.state.proxy.gatekeeper)
     install_error_handlers(app)
+    reject_nul_in_urls(app)
+    app.add_exception_handler(ProxyError, proxy_error_handler)
+    install_request_ids(app, settings)
     # The connect proxy first: its route is the hottest, and matching stops at the first hit.
     for module in (connect, offers, spot, rentals, wallet, admin, stripe_webhook):
         app.include_router(module.router)
     install_dashboard(app)
 
-    install_metrics(app, catalog)
+    install_metrics(app, catalog, db, jobs.history).register(reconcile.FINDINGS)
 
     @app.get("/healthz", tags=["operator"])
     async def healthz() -> object:
-        return json_response({"status": "ok", "providers": catalog.status()})
+        status, body = await health_report(app.state)
+        return json_response(body, status_code=status)
 
     return app

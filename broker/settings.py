@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,6 +41,12 @@ class CoreSettings(BaseSettings):
     provision_grace_seconds: float = Field(
         300.0, ge=0, description="How long a placement may be in flight before reconciliation."
     )
+    action_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A start/stop/terminate still in flight after this long (its broker died) "
+        "is finished by the status job from what the provider reports.",
+    )
     min_hold_seconds: int = Field(3600, gt=0)
     margin: Decimal = Field(Decimal(0), ge=0)
     interruption_loss_hours: Decimal = Field(Decimal("0.5"), ge=0)
@@ -48,18 +54,34 @@ class CoreSettings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`gpubroker serve` logs one JSON object per line, or plain text."
+    )
+    deployment_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Tags every instance this broker starts; default: generated once, stored.",
+    )
+    exclusive_providers: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None,
+        description="Providers whose account is this broker's alone, so reconciliation may end "
+        "untagged instances it does not know; default: every provider that cannot tag.",
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Fernet key(s), comma-separated: the first encrypts, all decrypt."
+    )
 
-    @field_validator("providers", mode="before")
+    @field_validator("providers", "exclusive_providers", mode="before")
     @classmethod
-    def _split_providers(cls, value: Any) -> Any:
+    def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [part.strip().lower() for part in value.split(",") if part.strip()]
-        return tuple(value)
+        return None if value is None else tuple(value)
 
-    @field_validator("providers")
+    @field_validator("providers", "exclusive_providers")
     @classmethod
-    def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(value) - set(PROVIDER_NAMES))
+    def _known_providers(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = sorted(set(value or ()) - set(PROVIDER_NAMES))
         if unknown:
             raise ValueError(
                 f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}"
@@ -86,7 +108,9 @@ Settings = create_model(  # type: ignore[call-overload]
 )
 
 
-def provider_config(settings: CoreSettings, name: str) -> ProviderConfig | None:
+def provider_config(
+    settings: CoreSettings, name: str, deployment_id: str | None = None
+) -> ProviderConfig | None:
     """The adapter configuration for `name`, or None when it has no base URL to reach."""
     base_url = getattr(settings, f"{name}_base_url", None) or PROVIDERS[name].default_base_url
     if not base_url:
@@ -100,6 +124,7 @@ def provider_config(settings: CoreSettings, name: str) -> ProviderConfig | None:
         options={
             option: getattr(settings, f"{name}_{option}") for option in PROVIDERS[name].options
         },
+        deployment_id=deployment_id or settings.deployment_id,
     )
 
 
