@@ -394,14 +394,11 @@ def list_entries(
 def check_invariants(session: Session, account_id: str) -> Balances:
     """Verify every invariant of the module docstring for one account; raise if any fails.
 
-    The account row is read `FOR SHARE`: every writer of the account's entries and holds locks
-    that row first, so the rows read after it form one consistent state even while the meter runs.
+    It reads the account row, its entries and its holds in separate statements: while writers
+    may run, call it in one snapshot (PostgreSQL REPEATABLE READ), or the rows can disagree.
     """
     account = session.exec(
-        select(Account)
-        .where(Account.id == account_id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
+        select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
     ).one()
     cached = Balances(account.balance, account.held)
     problems: list[str] = []

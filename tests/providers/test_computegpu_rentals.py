@@ -315,8 +315,9 @@ def test_an_unknown_handle_is_not_found_but_terminating_it_is_harmless(
 
 
 def test_list_instances_returns_every_live_rental_and_pod(
-    adapter: ComputeGpuAdapter, server: RunningServer
+    adapter: ComputeGpuAdapter, server: RunningServer, knobs: SimulatorKnobs
 ) -> None:
+    knobs.provision_seconds = 60  # the pods still deploying when listed, however slow
     listing = listing_offer(adapter)
     rented = adapter.provision(listing, served_model(listing), "rnt_a").handle
     running = adapter.provision(pod_offer(adapter), LLAMA, "rnt_b").handle

@@ -257,8 +257,12 @@ def test_an_unknown_handle_is_not_found_but_terminating_it_is_harmless(
 
 
 def test_list_instances_returns_every_live_instance(
-    adapter: EmpirioLabsAdapter, server: RunningServer, sim: EmpirioLabsState
+    adapter: EmpirioLabsAdapter,
+    server: RunningServer,
+    sim: EmpirioLabsState,
+    knobs: SimulatorKnobs,
 ) -> None:
+    knobs.provision_seconds = 60  # still starting when listed, however slow the machine
     offer = offer_for(adapter)
     running = adapter.provision(offer, MODEL, "rnt_a").handle
     stopped = adapter.provision(offer, MODEL, "rnt_b").handle
