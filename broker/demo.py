@@ -19,12 +19,12 @@ from fastapi import FastAPI
 from broker import accounts, credentials, ledger
 from broker.app import create_app
 from broker.settings import Settings
-from broker.stripe_standin import StripeStandin
 from pricing.money import to_micros
 from providers import selfhosted
 from providers.registry import PROVIDERS
 from providers.selfhosted.engine import engine_reachable
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
+from providers.simulators.stripe import StripeStandin
 
 DEMO_DATABASE_URL = "sqlite:///./gpubroker-demo.db"
 DEMO_CREDIT_USD = "100.00"

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pricing.offer import Offer
+from pricing.source import SourceError
 
 
-class ProviderError(Exception):
-    """A provider could not do what was asked. `message` is safe to show to users."""
+class ProviderError(SourceError):
+    """A provider could not do what was asked. `message` is safe to show to users (the catalog's
+    refresh records it when listing offers fails)."""
 
     code = "provider_error"
 

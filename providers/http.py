@@ -3,6 +3,12 @@
 Transient faults (timeouts, connection errors, 5xx, 429) are retried with jittered exponential
 backoff by tenacity; a 429's Retry-After is honoured up to the configured cap. What is left after
 the retries becomes a `ProviderError`, never an httpx exception, and never carries the API key.
+
+A 4xx is each provider's to read into the broker's refusal words; `error_body` and `refused` are
+the parts those readers share: the answer's JSON where there is any, and the refusal worded with
+the provider's own message where it sent one, else with the status. `delete_instance` is the
+terminate of the providers whose DELETE answers with the instance, or with nothing, and 404s an
+instance already gone.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tenacity import (
 
 from pricing.metrics import PROVIDER_RETRIES
 from providers.base import MalformedResponse, ProviderConfig, ProviderRefused, ProviderUnavailable
+from providers.rental import Instance, InstanceStatus
 
 log = logging.getLogger("gpubroker.providers")
 
@@ -126,6 +133,26 @@ class ProviderHTTP:
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
 
+    def delete_instance(
+        self,
+        path: str,
+        handle: str,
+        read: Callable[[Any], Instance],
+        fetch: Callable[[str], Instance],
+    ) -> Instance:
+        """Terminate by `DELETE path`: an instance the provider no longer knows is reported
+        terminated, an answer carrying a status is `read`, and any other answer is followed by
+        a `fetch` of `handle`."""
+        try:
+            payload = self.request("DELETE", path)
+        except ProviderRefused as refused:
+            if refused.reason != "not_found":
+                raise
+            return Instance(self.provider, handle, InstanceStatus.TERMINATED, reason="not found")
+        if isinstance(payload, dict) and "status" in payload:
+            return read(payload)
+        return fetch(handle)
+
     def _wait(self, state: RetryCallState) -> float:
         backoff = self._backoff(state)
         outcome = state.outcome
@@ -166,3 +193,19 @@ class ProviderHTTP:
             f"refused the request ({response.status_code})",
             status=response.status_code,
         )
+
+
+def error_body(response: httpx.Response) -> Any:
+    """A refusal's JSON body, or None where it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def refused(provider: str, response: httpx.Response, message: Any, reason: str) -> ProviderRefused:
+    """The 4xx `response` as `reason`, worded with `message` where it is a non-empty string."""
+    detail = message if isinstance(message, str) and message else f"status {response.status_code}"
+    return ProviderRefused(
+        provider, f"refused the request: {detail}", status=response.status_code, reason=reason
+    )

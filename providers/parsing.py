@@ -3,6 +3,12 @@
 Providers add fields, omit optional ones, send numbers as strings and strings as numbers. Each
 reader accepts what a reasonable provider might send and raises `MalformedItem` for anything
 else, so `parse_items` can skip that one item, log why, and keep the rest of the catalog.
+
+`parse_page` reads a whole catalog response around them, and `page_reader` makes a provider's
+catalog reader from its per-item parser where every item becomes offers fetched at one moment.
+Other responses (a rental, an instance, a listing of them) fail as a whole: `read_response`
+turns a malformed item in one into a `MalformedResponse` naming what it is, and `read_object`
+first checks that the response is one JSON object.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pricing.money import InvalidAmount, to_decimal, to_micros
 from pricing.offer import Offer
 from providers.base import MalformedResponse, OfferPage
 
 log = logging.getLogger("gpubroker.providers")
+Value = TypeVar("Value")
 
 
 class MalformedItem(ValueError):
@@ -102,11 +109,33 @@ def price(value: Any, name: str) -> int:
     return micros
 
 
+def optional_number(item: Mapping[str, Any], *path: str) -> float | None:
+    """The number at `path`, or None when absent: a hint such as a GPU's memory."""
+    value = optional(item, *path)
+    return None if value is None else number(value, ".".join(path))
+
+
 def probability(value: Any, name: str) -> float:
     p = number(value, name)
     if not 0.0 <= p <= 1.0:
         raise MalformedItem(f"{name} is not a probability: {value!r}")
     return p
+
+
+def status_in(
+    item: Mapping[str, Any],
+    table: Mapping[str, Value],
+    documented: str,
+    *,
+    case: Callable[[str], str] = str.lower,
+) -> tuple[str, Value]:
+    """The item's `status` as sent (in `case`) and as read through `table`; MalformedItem when it
+    is not `documented` (e.g. "one AIVory documents")."""
+    raw = case(text(field(item, "status"), "status"))
+    status = table.get(raw)
+    if status is None:
+        raise MalformedItem(f"status is not {documented}: {raw!r}")
+    return raw, status
 
 
 def items_of(payload: Any, *path: str) -> list[Any]:
@@ -154,6 +183,37 @@ def parse_page(
     page = OfferPage()
     page.offers = parse_items(provider, items, parse_one, page.skipped)
     return page
+
+
+def page_reader(
+    provider: str,
+    path: tuple[str, ...],
+    parse_one: Callable[[Any, datetime], Iterable[Offer]],
+    what: str,
+) -> Callable[[Any, datetime], OfferPage]:
+    """`parse_page` for a catalog whose items each read as offers fetched at one moment."""
+
+    def read(payload: Any, fetched_at: datetime) -> OfferPage:
+        return parse_page(provider, payload, path, lambda item: parse_one(item, fetched_at), what)
+
+    return read
+
+
+def read_response(provider: str, what: str, read: Callable[[Any], Value], payload: Any) -> Value:
+    """`read(payload)`; a malformed item in it fails the whole response, naming `what`."""
+    try:
+        return read(payload)
+    except MalformedItem as exc:
+        raise MalformedResponse(provider, f"{what} is not the documented shape: {exc}") from None
+
+
+def read_object(
+    provider: str, what: str, read: Callable[[dict[str, Any]], Value], payload: Any
+) -> Value:
+    """`read_response` for a response that is one JSON object."""
+    if not isinstance(payload, dict):
+        raise MalformedResponse(provider, f"{what} is not a JSON object")
+    return read_response(provider, what, read, payload)
 
 
 def timestamp(value: Any, name: str) -> datetime | None:

@@ -40,7 +40,11 @@ REASON_SCOPES: Mapping[str, Scope] = {
 
 
 def scope_of(error: ProviderError) -> Scope:
-    """How widely a provisioning failure blocks: by the refusal's reason, else the provider."""
+    """How widely a provisioning failure blocks, by the refusal's reason (`REASON_SCOPES`).
+
+    A failure with no reason (the provider could not be reached, or failed) blocks the provider;
+    a reason the table does not know blocks only the offer, the narrowest guess.
+    """
     reason = getattr(error, "reason", "unavailable")
     return REASON_SCOPES.get(reason, Scope.OFFER)
 

@@ -1,15 +1,24 @@
-"""How the registry describes a backend: its adapter, and its simulator where it has one."""
+"""How the registry describes a backend: its adapter, and its simulator where it has one.
+
+The simulator is named, not imported: `simulator` is a `module:function` path under
+`providers.simulators`, resolved only when `make_simulator` is called, so reading the registry
+(as the settings do) loads no web framework and no fake provider. `ProviderSpec.simulated`
+declares a backend whose simulator sits in the package of its own name there.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
-
 from providers.base import Provider, ProviderConfig
-from providers.simkit import SimulatorKnobs
+
+# A simulator's factory: `SimulatorKnobs` (or None for the defaults) in, a FastAPI app out. Both
+# are named loosely here, where neither the kit nor the web framework may be imported.
+SimulatorFactory = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,46 @@ class ProviderSpec:
     title: str
     default_base_url: str | None
     make_adapter: Callable[[ProviderConfig], Provider]
-    make_simulator: Callable[[SimulatorKnobs], FastAPI] | None = None
+    simulator: str | None = None
     demo_api_key: str = "demo-key"
     options: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     tags_instances: bool = False
     credentials_once: bool = False
+
+    @classmethod
+    def simulated(
+        cls,
+        name: str,
+        title: str,
+        default_base_url: str | None,
+        make_adapter: Callable[[ProviderConfig], Provider],
+        *,
+        demo_api_key: str = "demo-key",
+        tags_instances: bool = False,
+        credentials_once: bool = False,
+    ) -> ProviderSpec:
+        """A backend whose simulator is `create_simulator` in `providers.simulators.<name>`."""
+        return cls(
+            name=name,
+            title=title,
+            default_base_url=default_base_url,
+            make_adapter=make_adapter,
+            simulator=f"providers.simulators.{name}:create_simulator",
+            demo_api_key=demo_api_key,
+            tags_instances=tags_instances,
+            credentials_once=credentials_once,
+        )
+
+    @property
+    def make_simulator(self) -> SimulatorFactory | None:
+        """The simulator's factory, imported when called; None for a backend without one."""
+        if self.simulator is None:
+            return None
+        return partial(build_simulator, self.simulator)
+
+
+def build_simulator(path: str, knobs: Any = None) -> Any:
+    """Import the `module:function` at `path` and build its simulator app with `knobs`."""
+    module, _, function = path.partition(":")
+    factory: SimulatorFactory = getattr(importlib.import_module(module), function)
+    return factory(knobs)

@@ -1,7 +1,7 @@
 """Connect proxy speed: one upstream reached directly, through the broker and through nginx.
 
 All three are measured in one run on this machine against the same upstream: the simulators'
-workload app (`providers.workload_sim`) under uvicorn, one worker. The broker runs in its own
+workload app (`providers.simulators.workload`) under uvicorn, one worker. The broker runs in its own
 process (one uvicorn worker, SQLite, no background jobs) with one running rental whose
 upstream is that app; nginx (Debian's package) runs a plain `proxy_pass` config written to a
 temporary directory, one worker, upstream keep-alive on and `proxy_buffering off` for SSE.
@@ -79,7 +79,7 @@ def serve_upstream(port: int) -> None:
     from fastapi.responses import JSONResponse, Response
     from starlette.datastructures import Headers
 
-    from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
+    from providers.simulators.workload import WorkloadState, bearer_key, create_workload_app
 
     def gate(_: str | None, headers: Headers) -> Response | None:
         if headers.get("authorization") and bearer_key(headers) != UPSTREAM_KEY:
@@ -95,8 +95,8 @@ def serve_broker(port: int, database_url: str, upstream_url: str) -> None:
     import uvicorn
 
     from broker import accounts
+    from broker.accounts import hash_key
     from broker.app import create_app
-    from broker.rentals.service import hash_key
     from broker.rentals.tables import Rental
     from broker.settings import Settings
     from providers.base import OfferFilters, OfferPage
@@ -117,7 +117,7 @@ def serve_broker(port: int, database_url: str, upstream_url: str) -> None:
             return None
 
     settings = Settings(_env_file=None, database_url=database_url)
-    app = create_app(settings, adapters={"bench": BenchAdapter()}, start_jobs=False)  # type: ignore[dict-item]
+    app = create_app(settings, adapters={"bench": BenchAdapter()}, start_jobs=False)
     with app.state.db.session() as session:
         account, _ = accounts.create_account(session, "bench")
         session.add(

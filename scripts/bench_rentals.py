@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlmodel import select
 
 from broker import accounts, ledger
 from broker.app import create_app
@@ -35,9 +36,9 @@ from broker.rentals.tables import Rental
 from broker.settings import Settings
 from providers.base import ProviderConfig
 from providers.empiriolabs.adapter import EmpirioLabsAdapter
-from providers.empiriolabs.simulator import create_simulator
 from providers.rental import Workload, WorkloadMode
-from providers.simkit import SimulatorKnobs, serve_in_thread
+from providers.simulators.empiriolabs import create_simulator
+from providers.simulators.kit import SimulatorKnobs, serve_in_thread
 
 POSTGRES_URL = os.environ.get(
     "GPUBROKER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -158,7 +159,7 @@ def timed(call: Callable[[], object]) -> float:
 def per_rental_billing(db: Database) -> float:
     """Seconds to bill every running rental one by one (the path without batching)."""
     with db.session(read_only=True) as session:
-        ids = list(session.exec(Rental.__table__.select().with_only_columns(Rental.id)).scalars())  # type: ignore[attr-defined]
+        ids = list(session.exec(select(Rental.id)))
 
     def run() -> None:
         for rental_id in ids:
@@ -188,9 +189,7 @@ def meter_rows(count: int, baseline_count: int) -> list[tuple[str, str, str]]:
         )
         tick = timed(meter.run)
         with db.session(read_only=True) as session:
-            for (account_id,) in session.exec(
-                accounts.Account.__table__.select().with_only_columns(accounts.Account.id).limit(20)
-            ):  # type: ignore[attr-defined]
+            for account_id in session.exec(select(accounts.Account.id).limit(20)):
                 ledger.check_invariants(session, account_id)
         db.dispose()
     rows.append(

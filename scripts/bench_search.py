@@ -159,7 +159,7 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def time_calls(call: Callable[[], object], runs: int) -> tuple[float, float]:
+def time_calls(call: Callable[..., object], runs: int) -> tuple[float, float]:
     samples = []
     for _ in range(runs):
         started = time.perf_counter()

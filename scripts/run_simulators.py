@@ -23,7 +23,7 @@ import threading
 from types import FrameType
 
 from broker.demo import simulator_environment, start_simulators
-from providers.simkit import stop_all
+from providers.simulators.kit import stop_all
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,10 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     def finish(_signum: int, _frame: FrameType | None) -> None:
         done.set()
 
+    def finish_when_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
     if args.until_stdin_closes:
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        threading.Thread(target=finish_when_stdin_closes, daemon=True).start()
     done.wait()
     stop_all(servers.values())
 

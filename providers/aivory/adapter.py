@@ -35,8 +35,9 @@ from providers.base import (
     ProviderRefused,
 )
 from providers.http import ProviderHTTP
-from providers.parsing import MalformedItem
-from providers.rental import Instance, InstanceStatus, NotSupported, Upstream, Workload
+from providers.parsing import MalformedItem, read_object
+from providers.rental import Instance, NotSupported, Upstream, Workload
+from providers.workloads import require_running
 
 OFFERS_PATH = "/v1/gpu/offers"
 RENT_PATH = "/v1/gpu/rent"
@@ -91,15 +92,7 @@ class AivoryAdapter:
 
     def terminate(self, handle: str) -> Instance:
         """DELETE; an unknown rental is reported terminated, an ended one as it ended."""
-        try:
-            payload = self._http.request("DELETE", rental_path(handle))
-        except ProviderRefused as refused:
-            if refused.reason != "not_found":
-                raise
-            return Instance(PROVIDER, handle, InstanceStatus.TERMINATED, reason="not found")
-        if isinstance(payload, dict) and "status" in payload:
-            return self._read(payload)
-        return self.status(handle)
+        return self._http.delete_instance(rental_path(handle), handle, self._read, self.status)
 
     def stop(self, handle: str) -> Instance:
         raise NotSupported(PROVIDER, "AIVory cannot stop a rental; terminate it instead")
@@ -111,13 +104,7 @@ class AivoryAdapter:
         """The running rental's OpenAI-compatible base URL, reached with the account key."""
         payload = self._http.get(rental_path(handle))
         instance = self._read(payload)
-        if instance.status is not InstanceStatus.RUNNING:
-            raise ProviderRefused(
-                PROVIDER,
-                f"rental {handle} is {instance.status.value}; "
-                "it has an endpoint only while running",
-                reason="conflict",
-            )
+        require_running(PROVIDER, instance, f"rental {handle}", "an endpoint")
         try:
             endpoint = instances.rental_endpoint(payload)
         except MalformedItem as exc:
@@ -139,11 +126,4 @@ class AivoryAdapter:
 
     @staticmethod
     def _read(payload: Any) -> Instance:
-        if not isinstance(payload, dict):
-            raise MalformedResponse(PROVIDER, "a rental is not a JSON object")
-        try:
-            return instances.parse_rental(payload)
-        except MalformedItem as exc:
-            raise MalformedResponse(
-                PROVIDER, f"a rental is not the documented shape: {exc}"
-            ) from None
+        return read_object(PROVIDER, "a rental", instances.parse_rental, payload)

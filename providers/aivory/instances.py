@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.aivory.parse import PROVIDER
-from providers.parsing import MalformedItem, field, lenient_timestamp, optional, text
+from providers.parsing import field, lenient_timestamp, optional, status_in, text
 from providers.rental import Instance, InstanceStatus
 
 INTERRUPTED = "interrupted"
@@ -27,10 +27,7 @@ _STATUSES: Mapping[str, InstanceStatus] = {
 def parse_rental(item: Mapping[str, Any]) -> Instance:
     """One rental from a rent, get or delete response."""
     rental_id = text(field(item, "rental_id"), "rental_id")
-    raw_status = text(field(item, "status"), "status").lower()
-    status = _STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not one AIVory documents: {raw_status!r}")
+    _, status = status_in(item, _STATUSES, "one AIVory documents")
     raw_reason = optional(item, "reason")
     reason = None if raw_reason is None else text(raw_reason, "reason")
     if status is InstanceStatus.TERMINATED and reason == INTERRUPTED:

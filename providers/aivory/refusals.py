@@ -13,6 +13,7 @@ import httpx
 
 from providers.aivory.parse import PROVIDER
 from providers.base import ProviderRefused
+from providers.http import error_body, refused
 from providers.parsing import optional
 
 _BY_STATUS: Mapping[int, str] = {
@@ -35,16 +36,10 @@ _BY_CODE: Mapping[str, str] = {
 
 def read_refusal(response: httpx.Response) -> ProviderRefused:
     """A 4xx as a refusal, with AIVory's own message where it sent one."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_body(response)
     code = optional(body, "error", "code") if isinstance(body, dict) else None
     message = optional(body, "error", "message") if isinstance(body, dict) else None
     reason = _BY_STATUS.get(response.status_code, "refused")
     if isinstance(code, str):
         reason = _BY_CODE.get(code, reason)
-    detail = message if isinstance(message, str) and message else f"status {response.status_code}"
-    return ProviderRefused(
-        PROVIDER, f"refused the request: {detail}", status=response.status_code, reason=reason
-    )
+    return refused(PROVIDER, response, message, reason)

@@ -17,6 +17,7 @@ from pricing.offer import Offer, Tier
 from providers.aivory.parse import PROVIDER
 from providers.base import ProviderRefused
 from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
+from providers.workloads import offer_ref
 
 JsonObject = dict[str, object]
 
@@ -64,9 +65,4 @@ def rent_request(offer: Offer, workload: Workload) -> JsonObject:
 
 
 def _ref(offer: Offer, key: str) -> str:
-    value = offer.ref.get(key)
-    if not value:
-        raise ProviderRefused(
-            PROVIDER, f"offer {offer.id} lacks {key!r} needed to rent it", reason="refused"
-        )
-    return value
+    return offer_ref(PROVIDER, offer, key, "rent it")

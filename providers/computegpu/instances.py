@@ -22,9 +22,19 @@ from typing import Any
 
 import httpx
 
-from providers.base import MalformedResponse, ProviderRefused
+from providers.base import ProviderRefused
 from providers.computegpu.parse import PROVIDER
-from providers.parsing import MalformedItem, integer, items_of, optional, text, timestamp
+from providers.http import error_body, refused
+from providers.parsing import (
+    MalformedItem,
+    integer,
+    items_of,
+    optional,
+    read_response,
+    status_in,
+    text,
+    timestamp,
+)
 from providers.parsing import field as field_at
 from providers.rental import Instance, InstanceStatus, SshAccess
 
@@ -85,46 +95,39 @@ class Reading:
 
 def parse_rent_response(payload: Any) -> Reading:
     """`POST /api/v1/marketplace/rent/{listingId}`: `{"rentalId", "apiKey", "endpoint", ...}`."""
-    try:
-        return _rental(payload, "rentalId")
-    except MalformedItem as exc:
-        raise MalformedResponse(
-            PROVIDER, f"rent response is not the documented shape: {exc}"
-        ) from None
+    return read_response(PROVIDER, "rent response", lambda item: _rental(item, "rentalId"), payload)
 
 
 def parse_rental(payload: Any) -> Reading:
     """`{"rental": {...}}`: the rental detail, and the stop response (which adds `cost`)."""
-    try:
-        return _rental(field_at(payload, "rental"), "id")
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"rental is not the documented shape: {exc}") from None
+    return read_response(
+        PROVIDER, "rental", lambda item: _rental(field_at(item, "rental"), "id"), payload
+    )
 
 
 def parse_rental_list(payload: Any) -> list[Instance]:
     """`GET /api/v1/marketplace/rentals`: `{"rentals": [...]}`."""
-    try:
-        return [_rental(item, "id").instance for item in _items(payload, "rentals")]
-    except MalformedItem as exc:
-        raise MalformedResponse(
-            PROVIDER, f"rental list is not the documented shape: {exc}"
-        ) from None
+    return read_response(
+        PROVIDER,
+        "rental list",
+        lambda page: [_rental(item, "id").instance for item in _items(page, "rentals")],
+        payload,
+    )
 
 
 def parse_pod(payload: Any) -> Reading:
     """`{"instance": {...}}`: the deploy, pod, stop, resume and destroy responses."""
-    try:
-        return _pod(field_at(payload, "instance"))
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"pod is not the documented shape: {exc}") from None
+    return read_response(PROVIDER, "pod", lambda item: _pod(field_at(item, "instance")), payload)
 
 
 def parse_pod_list(payload: Any) -> list[Instance]:
     """`GET /api/v1/gpu/pods`: `{"instances": [...]}`."""
-    try:
-        return [_pod(item).instance for item in _items(payload, "instances")]
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"pod list is not the documented shape: {exc}") from None
+    return read_response(
+        PROVIDER,
+        "pod list",
+        lambda page: [_pod(item).instance for item in _items(page, "instances")],
+        payload,
+    )
 
 
 def _items(payload: Any, key: str) -> list[Any]:
@@ -133,10 +136,7 @@ def _items(payload: Any, key: str) -> list[Any]:
 
 def _rental(item: Any, id_field: str) -> Reading:
     record = _object(item, "rental")
-    raw_status = text(field_at(record, "status"), "status").lower()
-    status = _RENTAL_STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not a known rental status: {raw_status!r}")
+    _, status = status_in(record, _RENTAL_STATUSES, "a known rental status")
     stop_reason = optional(record, "stopReason")
     reason = None
     if status is InstanceStatus.TERMINATED and stop_reason is not None:
@@ -155,10 +155,7 @@ def _rental(item: Any, id_field: str) -> Reading:
 
 def _pod(item: Any) -> Reading:
     record = _object(item, "instance")
-    raw_status = text(field_at(record, "status"), "status").lower()
-    status = _POD_STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not a known pod status: {raw_status!r}")
+    _, status = status_in(record, _POD_STATUSES, "a known pod status")
     instance_type = optional(record, "instanceType")
     instance = Instance(
         provider=PROVIDER,
@@ -246,13 +243,8 @@ def request_context(request: httpx.Request) -> str:
 
 def read_refusal(response: httpx.Response) -> ProviderRefused:
     """A 4xx as a refusal, with ComputeGPU's `{"error": "message"}` where it sent one."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_body(response)
     message = body.get("error") if isinstance(body, dict) else None
     detail = message if isinstance(message, str) and message else f"status {response.status_code}"
     reason = refusal_reason(response.status_code, detail, request_context(response.request))
-    return ProviderRefused(
-        PROVIDER, f"refused the request: {detail}", status=response.status_code, reason=reason
-    )
+    return refused(PROVIDER, response, detail, reason)

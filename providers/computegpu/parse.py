@@ -24,10 +24,10 @@ from providers.parsing import (
     field,
     integer,
     items_of,
-    number,
     optional,
+    optional_number,
+    page_reader,
     parse_items,
-    parse_page,
     price,
     text,
 )
@@ -70,7 +70,7 @@ def parse_listings(payload: Any, fetched_at: datetime) -> ListingBatch:
 def parse_listing(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
     """One marketplace listing as one offer."""
     listing_id = text(field(item, "id"), "id")
-    gpu = canonical_gpu(text(field(item, "gpuModel"), "gpuModel"), _optional_number(item, "vramGb"))
+    gpu = canonical_gpu(text(field(item, "gpuModel"), "gpuModel"), optional_number(item, "vramGb"))
     gpu_count = _optional_integer(item, "gpuCount", default=1)
     if gpu_count < 1:
         raise MalformedItem(f"gpuCount is not positive: {gpu_count}")
@@ -119,21 +119,10 @@ def _listing_ref(item: Mapping[str, Any], listing_id: str) -> dict[str, str]:
     return ref
 
 
-def parse_gpu_types(payload: Any, fetched_at: datetime) -> OfferPage:
-    """The GPU cloud's types response; a wrong top-level shape fails it, a bad type is skipped."""
-    return parse_page(
-        PROVIDER,
-        payload,
-        ("types",),
-        lambda item: parse_gpu_type(item, fetched_at),
-        "the GPU types response",
-    )
-
-
 def parse_gpu_type(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
     """One GPU cloud type as its on-demand and spot offers for each GPU count."""
     gpu_type = text(field(item, "gpuType"), "gpuType")
-    gpu = canonical_gpu(gpu_type, _optional_number(item, "vramGb"))
+    gpu = canonical_gpu(gpu_type, optional_number(item, "vramGb"))
     prices = {Tier.ON_DEMAND: price(field(item, "pricePerHour"), "pricePerHour")}
     spot = optional(item, "spotPricePerHour")
     if spot is not None:
@@ -170,6 +159,10 @@ def parse_gpu_type(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]
     ]
 
 
+# The GPU cloud's types response; a wrong top-level shape fails it, a bad type is skipped.
+parse_gpu_types = page_reader(PROVIDER, ("types",), parse_gpu_type, "the GPU types response")
+
+
 def _tier(raw: Any) -> Tier:
     if raw is None:
         return Tier.ON_DEMAND
@@ -177,11 +170,6 @@ def _tier(raw: Any) -> Tier:
     if name not in _TIERS:
         raise MalformedItem(f"pricingTier is not a known tier: {raw!r}")
     return _TIERS[name]
-
-
-def _optional_number(item: Mapping[str, Any], name: str) -> float | None:
-    value = optional(item, name)
-    return None if value is None else number(value, name)
 
 
 def _optional_integer(item: Mapping[str, Any], name: str, *, default: int) -> int:

@@ -18,6 +18,7 @@ from providers.base import ProviderRefused
 from providers.computegpu.instances import LISTING, POD
 from providers.computegpu.parse import DEFAULT_INSTANCE_TYPE, PROVIDER
 from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
+from providers.workloads import set_fields
 
 DEPLOY_PATH = "/api/v1/gpu/deploy"
 DEPLOY_SPOT_PATH = "/api/v1/gpu/deploy-spot"
@@ -102,19 +103,6 @@ def _refuse_extras(workload: Workload, allowed: frozenset[str], what: str) -> No
     extra = sorted(set_fields(workload) - allowed)
     if extra:
         raise UnsupportedWorkload(extra[0], f"{what} does not take {extra[0]}.")
-
-
-def set_fields(workload: Workload) -> set[str]:
-    """The optional workload fields the renter filled in."""
-    values = {
-        "image": workload.image,
-        "model": workload.model,
-        "template": workload.template,
-        "ports": workload.ports,
-        "env": workload.env,
-        "ssh_key": workload.ssh_key,
-    }
-    return {name for name, value in values.items() if value}
 
 
 def same_model(wanted: str, served: str) -> bool:

@@ -15,10 +15,21 @@ from typing import Any
 import httpx
 
 from pricing.offer import Offer
-from providers.base import MalformedResponse, ProviderRefused
+from providers.base import ProviderRefused
 from providers.empiriolabs.parse import PROVIDER
-from providers.parsing import MalformedItem, field, items_of, optional, text, timestamp
+from providers.http import error_body, refused
+from providers.parsing import (
+    MalformedItem,
+    field,
+    items_of,
+    optional,
+    read_response,
+    status_in,
+    text,
+    timestamp,
+)
 from providers.rental import Instance, InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode
+from providers.workloads import set_fields
 
 INSTANCES_PATH = "/v1/gpu/instances"
 
@@ -63,19 +74,6 @@ def check_workload(workload: Workload) -> None:
         )
 
 
-def set_fields(workload: Workload) -> set[str]:
-    """The optional workload fields the renter filled in."""
-    values = {
-        "image": workload.image,
-        "model": workload.model,
-        "template": workload.template,
-        "ports": workload.ports,
-        "env": workload.env,
-        "ssh_key": workload.ssh_key,
-    }
-    return {name for name, value in values.items() if value}
-
-
 def deploy_body(offer: Offer, workload: Workload) -> dict[str, Any]:
     """The `POST /v1/gpu/instances` body for a checked workload on `offer`."""
     body: dict[str, Any] = {
@@ -109,29 +107,23 @@ def offer_ref(offer: Offer, key: str) -> str:
 
 def parse_instance(payload: Any) -> Instance:
     """One instance object (the deploy, get, action and delete responses)."""
-    try:
-        return _instance(payload)
-    except MalformedItem as exc:
-        raise MalformedResponse(PROVIDER, f"instance is not the documented shape: {exc}") from None
+    return read_response(PROVIDER, "instance", _instance, payload)
 
 
 def parse_instance_list(payload: Any) -> list[Instance]:
     """`GET /v1/gpu/instances`: every instance the account has, in the provider's order."""
-    try:
-        return [_instance(item) for item in items_of(payload, "data")]
-    except MalformedItem as exc:
-        raise MalformedResponse(
-            PROVIDER, f"instance list is not the documented shape: {exc}"
-        ) from None
+    return read_response(
+        PROVIDER,
+        "instance list",
+        lambda page: [_instance(item) for item in items_of(page, "data")],
+        payload,
+    )
 
 
 def _instance(item: Any) -> Instance:
     if not isinstance(item, Mapping):
         raise MalformedItem("an instance is not an object")
-    raw_status = text(field(item, "status"), "status").lower()
-    status = _STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not a known instance status: {raw_status!r}")
+    _, status = status_in(item, _STATUSES, "a known instance status")
     reason = optional(item, "error")
     return Instance(
         provider=PROVIDER,
@@ -171,10 +163,7 @@ def refusal_reason(status: int, error_type: str | None, *, deploying: bool) -> s
 
 def read_refusal(response: httpx.Response) -> ProviderRefused:
     """A 4xx as a refusal, with `{"error": {"message", "type"}}` where the provider sent it."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_body(response)
     message = optional(body, "error", "message") if isinstance(body, dict) else None
     error_type = optional(body, "error", "type") if isinstance(body, dict) else None
     request = response.request
@@ -184,7 +173,4 @@ def read_refusal(response: httpx.Response) -> ProviderRefused:
         error_type if isinstance(error_type, str) else None,
         deploying=deploying,
     )
-    detail = message if isinstance(message, str) and message else f"status {response.status_code}"
-    return ProviderRefused(
-        PROVIDER, f"refused the request: {detail}", status=response.status_code, reason=reason
-    )
+    return refused(PROVIDER, response, message, reason)

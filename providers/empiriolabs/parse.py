@@ -14,15 +14,14 @@ from typing import Any
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, Offer, Tier, offer_id
-from providers.base import OfferPage
 from providers.parsing import (
     MalformedItem,
     boolean,
     field,
     integer,
-    number,
     optional,
-    parse_page,
+    optional_number,
+    page_reader,
     price,
     text,
 )
@@ -33,23 +32,12 @@ GPU_COUNTS = (1, 2, 4, 8)
 DEFAULT_REGION = "Global"
 
 
-def parse_catalog(payload: Any, fetched_at: datetime) -> OfferPage:
-    """The whole catalog response; a wrong top-level shape fails the page, a bad item is skipped."""
-    return parse_page(
-        PROVIDER,
-        payload,
-        ("data",),
-        lambda item: parse_catalog_item(item, fetched_at),
-        "the catalog",
-    )
-
-
 def parse_catalog_item(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
     """One catalog item as offers for each of its regions and GPU counts."""
     gpu_slug = text(field(item, "slug"), "slug")
     raw_name = text(field(item, "name"), "name")
     price_per_gpu = price(field(item, "price_hourly"), "price_hourly")
-    vram_hint = _optional_number(item, "vram_gb")
+    vram_hint = optional_number(item, "vram_gb")
     gpu = canonical_gpu(raw_name, vram_hint)
     listed_available = boolean(optional(item, "available"), "available", default=True)
     available_count = _optional_count(item, "available_count")
@@ -82,6 +70,10 @@ def parse_catalog_item(item: Mapping[str, Any], fetched_at: datetime) -> list[Of
     ]
 
 
+# The whole catalog response; a wrong top-level shape fails the page, a bad item is skipped.
+parse_catalog = page_reader(PROVIDER, ("data",), parse_catalog_item, "the catalog")
+
+
 def _regions(item: Mapping[str, Any]) -> list[str]:
     raw = optional(item, "regions")
     if raw is None:
@@ -90,11 +82,6 @@ def _regions(item: Mapping[str, Any]) -> list[str]:
         raise MalformedItem(f"regions is not a list: {raw!r}")
     regions = list(dict.fromkeys(text(region, "region") for region in raw))
     return regions or [DEFAULT_REGION]
-
-
-def _optional_number(item: Mapping[str, Any], name: str) -> float | None:
-    value = optional(item, name)
-    return None if value is None else number(value, name)
 
 
 def _optional_count(item: Mapping[str, Any], name: str) -> int | None:

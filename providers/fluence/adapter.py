@@ -35,8 +35,9 @@ from providers.fluence.instances import Family
 from providers.fluence.parse import PROVIDER, parse_container_plans, parse_machine_plans
 from providers.fluence.refusals import read_refusal
 from providers.http import ProviderHTTP
-from providers.parsing import MalformedItem
+from providers.parsing import MalformedItem, read_object
 from providers.rental import Instance, InstanceStatus, NotSupported, Upstream, Workload
+from providers.workloads import require_running
 
 log = logging.getLogger("gpubroker.providers")
 
@@ -122,13 +123,7 @@ class FluenceAdapter:
             return None
         payload = self._http.get(instance_path(family, instance_id))
         instance = self._read(payload, family)
-        if instance.status is not InstanceStatus.RUNNING:
-            raise ProviderRefused(
-                PROVIDER,
-                f"instance {instance_id} is {instance.status.value}; "
-                "it has an address only while running",
-                reason="conflict",
-            )
+        require_running(PROVIDER, instance, f"instance {instance_id}", "an address")
         try:
             address = instances.container_address(payload)
         except MalformedItem as exc:
@@ -182,11 +177,6 @@ class FluenceAdapter:
 
     @staticmethod
     def _read(payload: Any, family: Family) -> Instance:
-        if not isinstance(payload, dict):
-            raise MalformedResponse(PROVIDER, "an instance is not a JSON object")
-        try:
-            return instances.parse_instance(payload, family)
-        except MalformedItem as exc:
-            raise MalformedResponse(
-                PROVIDER, f"an instance is not the documented shape: {exc}"
-            ) from None
+        return read_object(
+            PROVIDER, "an instance", lambda item: instances.parse_instance(item, family), payload
+        )

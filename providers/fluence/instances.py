@@ -22,7 +22,7 @@ from typing import Any
 from pricing.offer import InstanceType
 from providers.fluence.parse import PROVIDER
 from providers.ownership import read_name
-from providers.parsing import MalformedItem, field, integer, items_of, optional, text
+from providers.parsing import MalformedItem, field, integer, items_of, optional, status_in, text
 from providers.rental import Instance, InstanceStatus, SshAccess
 
 log = logging.getLogger("gpubroker.providers")
@@ -66,10 +66,7 @@ def split_handle(handle: str) -> tuple[Family, str] | None:
 def parse_instance(item: Mapping[str, Any], family: Family) -> Instance:
     """One instance from a deploy, get or list response."""
     instance_id = text(field(item, "id"), "id")
-    raw_status = text(field(item, "status"), "status").upper()
-    status = _STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not one Fluence documents: {raw_status!r}")
+    raw_status, status = status_in(item, _STATUSES, "one Fluence documents", case=str.upper)
     name = optional(item, "name")
     rental_id, deployment = (None, None) if name is None else read_name(text(name, "name"))
     return Instance(

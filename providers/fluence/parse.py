@@ -24,8 +24,8 @@ from providers.parsing import (
     field,
     integer,
     items_of,
-    number,
     optional,
+    optional_number,
     parse_items,
     price,
     text,
@@ -68,7 +68,7 @@ def container_offers(plan: Mapping[str, Any], fetched_at: datetime) -> list[Offe
     """One container plan as one offer per location."""
     plan_id = text(field(plan, "id"), "id")
     gpu = canonical_gpu(
-        text(field(plan, "gpu", "model"), "gpu.model"), _memory_hint(plan, "gpu", "memory_gb")
+        text(field(plan, "gpu", "model"), "gpu.model"), optional_number(plan, "gpu", "memory_gb")
     )
     gpu_count = _gpu_count(field(plan, "gpu", "count"), "gpu.count")
     per_gpu = _per_gpu(_hourly_usd(field(plan, "price")), gpu_count)
@@ -133,7 +133,7 @@ def _group_offers(
     skipped: list[str],
 ) -> list[Offer]:
     raw_name = text(field(group, "gpu_model"), "gpu_model")
-    gpu = canonical_gpu(raw_name, _memory_hint(group, "memory_gb"))
+    gpu = canonical_gpu(raw_name, optional_number(group, "memory_gb"))
     label = f"{instance_type.value} {raw_name}"
 
     def bucket_offers(bucket: Mapping[str, Any]) -> list[Offer]:
@@ -220,11 +220,6 @@ def _gpu_count(value: Any, name: str) -> int:
     if count < 1:
         raise MalformedItem(f"{name} is not positive: {value!r}")
     return count
-
-
-def _memory_hint(item: Mapping[str, Any], *path: str) -> float | None:
-    value = optional(item, *path)
-    return None if value is None else number(value, ".".join(path))
 
 
 def _location(location: Any) -> tuple[str, str]:

@@ -15,6 +15,7 @@ import httpx
 
 from providers.base import ProviderRefused
 from providers.fluence.parse import PROVIDER
+from providers.http import error_body, refused
 
 _BY_STATUS: Mapping[int, str] = {
     401: "unauthorized",
@@ -34,17 +35,9 @@ _BY_WORDS: tuple[tuple[str, str], ...] = (
 
 def read_refusal(response: httpx.Response) -> ProviderRefused:
     """A 4xx as a refusal whose message is Fluence's own detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_body(response)
     detail = describe_detail(body.get("detail") if isinstance(body, Mapping) else None)
-    return ProviderRefused(
-        PROVIDER,
-        f"refused the request: {detail or f'status {response.status_code}'}",
-        status=response.status_code,
-        reason=refusal_reason(response.status_code, detail),
-    )
+    return refused(PROVIDER, response, detail, refusal_reason(response.status_code, detail))
 
 
 def refusal_reason(status: int, detail: str) -> str:

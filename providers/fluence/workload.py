@@ -16,6 +16,7 @@ from providers.fluence.instances import FAMILY_OF_TYPE, Family
 from providers.fluence.parse import PROVIDER
 from providers.ownership import tagged_name
 from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
+from providers.workloads import SshOnlyWording, check_ssh_only, offer_ref
 
 MAX_PORTS = 10
 MAX_ENV = 64
@@ -23,6 +24,13 @@ HTTP_PORT = 80
 RESERVED_ENV = "SSH_PUBKEY"
 
 JsonObject = dict[str, object]
+MACHINE_SSH_ONLY = SshOnlyWording(
+    ports="Fluence VMs and bare metal are SSH-only: no ports are exposed",
+    image="Fluence VMs and bare metal are SSH-only: they run an OS image, not yours",
+    env="Fluence VMs and bare metal are SSH-only: they take no environment variables",
+    mode="Fluence VMs and bare metal are SSH-only: use mode ssh, not {mode}",
+    ssh_key="a Fluence VM or bare-metal machine needs an ssh_key",
+)
 
 
 def check_workload(offer: Offer, workload: Workload) -> None:
@@ -30,7 +38,7 @@ def check_workload(offer: Offer, workload: Workload) -> None:
     if offer.instance_type is InstanceType.CONTAINER:
         _check_container(workload)
     else:
-        _check_machine(workload)
+        check_ssh_only(workload, MACHINE_SSH_ONLY)
 
 
 def deploy_request(
@@ -108,32 +116,5 @@ def _check_container(workload: Workload) -> None:
         )
 
 
-def _check_machine(workload: Workload) -> None:
-    if workload.ports:
-        raise UnsupportedWorkload(
-            "ports", "Fluence VMs and bare metal are SSH-only: no ports are exposed"
-        )
-    if workload.image:
-        raise UnsupportedWorkload(
-            "image", "Fluence VMs and bare metal are SSH-only: they run an OS image, not yours"
-        )
-    if workload.env:
-        raise UnsupportedWorkload(
-            "env", "Fluence VMs and bare metal are SSH-only: they take no environment variables"
-        )
-    if workload.mode is not WorkloadMode.SSH:
-        raise UnsupportedWorkload(
-            "mode",
-            f"Fluence VMs and bare metal are SSH-only: use mode ssh, not {workload.mode.value}",
-        )
-    if not workload.ssh_key:
-        raise UnsupportedWorkload("ssh_key", "a Fluence VM or bare-metal machine needs an ssh_key")
-
-
 def _ref(offer: Offer, key: str) -> str:
-    value = offer.ref.get(key)
-    if not value:
-        raise ProviderRefused(
-            PROVIDER, f"offer {offer.id} lacks {key!r} needed to deploy it", reason="refused"
-        )
-    return value
+    return offer_ref(PROVIDER, offer, key, "deploy it")

@@ -32,7 +32,7 @@ from providers.icgpu import instances
 from providers.icgpu import workload as rules
 from providers.icgpu.parse import PROVIDER, parse_tiers
 from providers.icgpu.refusals import read_refusal
-from providers.parsing import MalformedItem
+from providers.parsing import MalformedItem, read_object
 from providers.rental import Instance, InstanceStatus, Upstream, Workload
 
 TIERS_PATH = "/api/v1/gpu-tiers"
@@ -87,13 +87,7 @@ class IcGpuAdapter:
 
     def terminate(self, handle: str) -> Instance:
         """DELETE; an unknown instance is reported terminated."""
-        try:
-            payload = self._http.request("DELETE", instance_path(handle))
-        except ProviderRefused as refused:
-            if refused.reason != "not_found":
-                raise
-            return Instance(PROVIDER, handle, InstanceStatus.TERMINATED, reason="not found")
-        return self._read_or_fetch(payload, handle)
+        return self._http.delete_instance(instance_path(handle), handle, self._read, self.status)
 
     def stop(self, handle: str) -> Instance:
         return self._act(handle, "stop")
@@ -166,11 +160,4 @@ class IcGpuAdapter:
 
     @staticmethod
     def _read(payload: Any) -> Instance:
-        if not isinstance(payload, dict):
-            raise MalformedResponse(PROVIDER, "an instance is not a JSON object")
-        try:
-            return instances.parse_instance(payload)
-        except MalformedItem as exc:
-            raise MalformedResponse(
-                PROVIDER, f"an instance is not the documented shape: {exc}"
-            ) from None
+        return read_object(PROVIDER, "an instance", instances.parse_instance, payload)

@@ -17,7 +17,15 @@ from typing import Any
 
 from providers.icgpu.parse import PROVIDER
 from providers.ownership import read_name
-from providers.parsing import MalformedItem, integer, items_of, lenient_timestamp, optional, text
+from providers.parsing import (
+    MalformedItem,
+    integer,
+    items_of,
+    lenient_timestamp,
+    optional,
+    status_in,
+    text,
+)
 from providers.parsing import field as field_at
 from providers.rental import Instance, InstanceStatus, SshAccess
 
@@ -48,10 +56,7 @@ class InstancePage:
 def parse_instance(item: Mapping[str, Any]) -> Instance:
     """One instance from a create, get, action, delete or list response."""
     instance_id = text(field_at(item, "id"), "id")
-    raw_status = text(field_at(item, "status"), "status").lower()
-    status = _STATUSES.get(raw_status)
-    if status is None:
-        raise MalformedItem(f"status is not one IC GPU documents: {raw_status!r}")
+    raw_status, status = status_in(item, _STATUSES, "one IC GPU documents")
     name = optional(item, "name")
     rental_id, deployment = (None, None) if name is None else read_name(text(name, "name"))
     return Instance(

@@ -15,7 +15,6 @@ from typing import Any
 
 from pricing.gpus import canonical_gpu
 from pricing.offer import InstanceType, Offer, Tier, offer_id
-from providers.base import OfferPage
 from providers.parsing import (
     MalformedItem,
     boolean,
@@ -24,7 +23,7 @@ from providers.parsing import (
     items_of,
     number,
     optional,
-    parse_page,
+    page_reader,
     price,
     text,
 )
@@ -33,17 +32,6 @@ PROVIDER = "icgpu"
 MIG_TIER = "mig"
 INTERACTIVE = "interactive"
 BATCH = "batch"
-
-
-def parse_tiers(payload: Any, fetched_at: datetime) -> OfferPage:
-    """The tiers response; a wrong top-level shape fails the page, a bad tier is skipped."""
-    return parse_page(
-        PROVIDER,
-        payload,
-        ("tiers",),
-        lambda item: parse_tier(item, fetched_at),
-        "the tiers response",
-    )
 
 
 def parse_tier(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
@@ -97,6 +85,10 @@ def parse_tier(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
                 )
             )
     return offers
+
+
+# The tiers response; a wrong top-level shape fails the page, a bad tier is skipped.
+parse_tiers = page_reader(PROVIDER, ("tiers",), parse_tier, "the tiers response")
 
 
 def _availability(value: Any) -> tuple[bool, int | None]:

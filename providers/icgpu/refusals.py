@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import httpx
 
 from providers.base import ProviderRefused
+from providers.http import error_body, refused
 from providers.icgpu.parse import PROVIDER
 
 _BY_CODE: Mapping[str, str] = {
@@ -34,10 +35,7 @@ _BY_STATUS: Mapping[int, str] = {
 
 def read_refusal(response: httpx.Response) -> ProviderRefused:
     """A 4xx as a refusal, with IC GPU's own message where it sent one."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_body(response)
     code = body.get("code") if isinstance(body, Mapping) else None
     message = body.get("message") if isinstance(body, Mapping) else None
     text = message if isinstance(message, str) and message else f"status {response.status_code}"
@@ -46,6 +44,4 @@ def read_refusal(response: httpx.Response) -> ProviderRefused:
     if reason == "conflict" and "capacity" in text.lower():
         reason = "no_capacity"
     label = f"{code}: " if isinstance(code, str) else ""
-    return ProviderRefused(
-        PROVIDER, f"refused the request: {label}{text}", status=response.status_code, reason=reason
-    )
+    return refused(PROVIDER, response, f"{label}{text}", reason)

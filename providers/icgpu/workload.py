@@ -17,35 +17,25 @@ from pricing.offer import Offer
 from providers.base import ProviderRefused
 from providers.icgpu.parse import PROVIDER
 from providers.ownership import tagged_name
-from providers.rental import UnsupportedWorkload, Workload, WorkloadMode
+from providers.rental import UnsupportedWorkload, Workload
+from providers.workloads import SshOnlyWording, check_ssh_only, offer_ref
 
 DEFAULT_STORAGE_GB = 50
 
 JsonObject = dict[str, object]
+SSH_ONLY = SshOnlyWording(
+    ports="HTTP ports on an SSH-only tier: IC GPU instances are reached over SSH only "
+    "(forward a port through SSH instead)",
+    image="IC GPU instances are SSH-only machines: they run no image of yours",
+    env="IC GPU instances are SSH-only machines: they take no environment variables",
+    mode="IC GPU instances are SSH-only: use mode ssh, not {mode}",
+    ssh_key="an IC GPU instance needs an ssh_key to log in with",
+)
 
 
 def check_workload(offer: Offer, workload: Workload) -> None:
     """Raise `UnsupportedWorkload` naming the request field IC GPU cannot honour."""
-    if workload.ports:
-        raise UnsupportedWorkload(
-            "ports",
-            "HTTP ports on an SSH-only tier: IC GPU instances are reached over SSH only "
-            "(forward a port through SSH instead)",
-        )
-    if workload.image:
-        raise UnsupportedWorkload(
-            "image", "IC GPU instances are SSH-only machines: they run no image of yours"
-        )
-    if workload.env:
-        raise UnsupportedWorkload(
-            "env", "IC GPU instances are SSH-only machines: they take no environment variables"
-        )
-    if workload.mode is not WorkloadMode.SSH:
-        raise UnsupportedWorkload(
-            "mode", f"IC GPU instances are SSH-only: use mode ssh, not {workload.mode.value}"
-        )
-    if not workload.ssh_key:
-        raise UnsupportedWorkload("ssh_key", "an IC GPU instance needs an ssh_key to log in with")
+    check_ssh_only(workload, SSH_ONLY)
 
 
 def create_request(
@@ -72,9 +62,4 @@ def idempotency_key(rental_id: str, offer: Offer) -> str:
 
 
 def _ref(offer: Offer, key: str) -> str:
-    value = offer.ref.get(key)
-    if not value:
-        raise ProviderRefused(
-            PROVIDER, f"offer {offer.id} lacks {key!r} needed to start it", reason="refused"
-        )
-    return value
+    return offer_ref(PROVIDER, offer, key, "start it")

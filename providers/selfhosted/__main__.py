@@ -1,21 +1,53 @@
 """`python -m providers.selfhosted`: what discovery finds on this host, and what it would offer.
 
 An operator's check before enabling the backend: it reads the same `GPUBROKER_SELFHOSTED_*`
-settings as the broker, prints every GPU (from NVML, or the simulated ones), then the offers
-the broker would list now, or the reason it would list none.
+settings as the broker (read here with the same field definitions, from the backend's spec, so
+this check needs nothing from the broker), prints every GPU (from NVML, or the simulated ones),
+then the offers the broker would list now, or the reason it would list none.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from broker.settings import Settings, provider_config
+from pydantic import Field, create_model
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from pricing.money import format_usd
-from providers.base import ProviderError
+from providers.base import ProviderConfig, ProviderError
+from providers.selfhosted import SPEC
 from providers.selfhosted.adapter import SelfHostedAdapter
 from providers.selfhosted.devices import GIB, GpuDevice
 from providers.selfhosted.nvml import NvmlUnavailable, read_devices
 from providers.selfhosted.offers import PROVIDER
+
+
+class _Environment(BaseSettings):
+    """The broker's settings that reach this adapter, under the same `GPUBROKER_*` names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GPUBROKER_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    provider_timeout_seconds: float = Field(10.0, gt=0)
+    provider_retry_attempts: int = Field(3, ge=1)
+
+
+def read_config() -> ProviderConfig | None:
+    """The adapter's configuration as the broker would build it, or None without an engine URL."""
+    fields: dict[str, Any] = {f"{PROVIDER}_base_url": (str | None, None)}
+    fields.update({f"{PROVIDER}_{name}": field for name, field in SPEC.options.items()})
+    environment = create_model("SelfHostedEnvironment", __base__=_Environment, **fields)()
+    base_url = getattr(environment, f"{PROVIDER}_base_url") or SPEC.default_base_url
+    if not base_url:
+        return None
+    return ProviderConfig(
+        base_url=base_url,
+        timeout_seconds=environment.provider_timeout_seconds,
+        retry_attempts=environment.provider_retry_attempts,
+        options={name: getattr(environment, f"{PROVIDER}_{name}") for name in SPEC.options},
+    )
 
 
 def describe_device(device: GpuDevice) -> str:
@@ -30,7 +62,7 @@ def describe_device(device: GpuDevice) -> str:
 
 
 def main() -> int:
-    config = provider_config(Settings(), PROVIDER)
+    config = read_config()
     if config is None:
         print("selfhosted has no Docker engine URL configured", file=sys.stderr)
         return 1

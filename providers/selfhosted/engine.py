@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import docker
 import requests
@@ -94,9 +94,7 @@ class DockerEngine:
     def _pull(self, image: str) -> str | None:
         """Pull with a client of its own (this runs beside other calls); the error, or None."""
         try:
-            client = docker.APIClient(
-                base_url=self.base_url, version="auto", timeout=self.pull_timeout_seconds
-            )
+            client = api_client(self.base_url, self.pull_timeout_seconds)
         except docker.errors.DockerException as exc:
             return f"the Docker engine is unreachable ({exc})"
         try:
@@ -162,9 +160,7 @@ class DockerEngine:
         with self._client_lock:
             if self._client is None:
                 with self._errors("connect"):
-                    self._client = docker.APIClient(
-                        base_url=self.base_url, version="auto", timeout=self.timeout_seconds
-                    )
+                    self._client = api_client(self.base_url, self.timeout_seconds)
             return self._client
 
     @contextmanager
@@ -195,16 +191,22 @@ class DockerEngine:
 
 
 def _explain(error: docker.errors.APIError) -> str:
-    explanation = error.explanation
+    explanation: object = error.explanation  # bytes at times, whatever the stubs declare
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     return str(explanation or error)
 
 
+def api_client(base_url: str, timeout_seconds: float) -> docker.APIClient:
+    """A client of the engine's API. docker-py hands the timeout to requests, which takes
+    fractions of a second; its type stubs declare an int."""
+    return docker.APIClient(base_url=base_url, version="auto", timeout=cast(int, timeout_seconds))
+
+
 def engine_reachable(base_url: str, timeout_seconds: float = 2.0) -> bool:
     """Whether a Docker engine answers at `base_url` (the demo enables this backend only then)."""
     try:
-        client = docker.APIClient(base_url=base_url, version="auto", timeout=timeout_seconds)
+        client = api_client(base_url, timeout_seconds)
     except (docker.errors.DockerException, requests.RequestException):
         return False
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from providers.simulators.stock import Stocked
+
 
 @dataclass(frozen=True)
 class GpuKind:
@@ -97,7 +99,7 @@ def money(amount: float) -> str:
 
 
 @dataclass
-class ContainerPlan:
+class ContainerPlan(Stocked):
     """One container plan; `price` is for all its GPUs and walks as prices drift; `free` is how
     many more instances it can hold."""
 
@@ -109,10 +111,6 @@ class ContainerPlan:
     price: float
     location_ids: tuple[str, ...]
     free: int
-
-    @property
-    def available(self) -> bool:
-        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -133,7 +131,7 @@ class ContainerPlan:
 
 
 @dataclass
-class MachineOption:
+class MachineOption(Stocked):
     """One VM or bare-metal option; `price` is for all its GPUs and walks as prices drift; `free`
     is how many more instances it can hold."""
 
@@ -145,10 +143,6 @@ class MachineOption:
     price: float
     os_options: tuple[str, ...]
     free: int = MACHINE_CAPACITY
-
-    @property
-    def available(self) -> bool:
-        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {

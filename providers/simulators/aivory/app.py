@@ -1,46 +1,54 @@
 """A loopback AIVory: the documented offer listing and rental endpoints over HTTP, behind a key.
 
 Any key starting with `si_` is accepted, as AIVory's keys do; anything else is a 401. State lives
-in `AivoryState` (`sim_state.py`). A running rental's `endpoint`
-(`/v1/gpu/rentals/{id}/endpoint/...`) serves the shared workload (`providers.workload_sim`) to an
+in `AivoryState` (`state.py`). A running rental's `endpoint`
+(`/v1/gpu/rentals/{id}/endpoint/...`) serves the shared workload (`..workload`) to an
 AIVory key, and 401s any other. Each read of the listing moves every price one step of the
 knobs' random walk and keeps the result, then applies the filters. Errors are AIVory's
 `{"error": {"code", "message"}}`.
 
-Beyond the documented API, for tests and the demo: `GET /_sim/instances` lists every rental with
-its status, and `POST /_sim/instances/{id}/interrupt` takes a spot rental's GPU back. AIVory
-documents no rental listing, so the simulator offers none on the public paths either.
+Beyond the documented API, for tests and the demo, the kit's `/_sim` routes: the instances are
+the rentals (with their `rental_id` as `id` too), and an interruption takes a spot rental's GPU
+back. AIVory documents no rental listing, so the simulator offers none on the public paths.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 
-from providers.aivory.sim_state import AivoryState, SimError
-from providers.simkit import SimulatorKnobs, install_knobs
-from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
-
-__all__ = ["AivoryState", "create_simulator"]
+from providers.simulators.aivory.state import AivoryState
+from providers.simulators.book import simulator_app
+from providers.simulators.kit import (
+    SimError,
+    SimulatorKnobs,
+    base_url,
+    json_body,
+    require_bearer,
+)
+from providers.simulators.workload import WorkloadState, bearer_key, create_workload_app
 
 KEY_PREFIX = "si_"
 
 
-def require_key(request: Request) -> None:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip().startswith(KEY_PREFIX):
-        raise SimError(
-            401, "unauthorized", "Missing or invalid API key: send Authorization: Bearer si_..."
-        )
+require_key = require_bearer(
+    401,
+    "Missing or invalid API key: send Authorization: Bearer si_...",
+    "unauthorized",
+    accept=lambda key: key.startswith(KEY_PREFIX),
+)
+
+
+def _render(error: SimError) -> dict[str, object]:
+    return {"error": {"code": error.code, "message": error.message}}
 
 
 def _refusal(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse(_render(SimError(status, message, code)), status_code=status)
 
 
 def endpoint_gate(state: AivoryState) -> Callable[[str | None, Headers], Response | None]:
@@ -60,69 +68,48 @@ def endpoint_gate(state: AivoryState) -> Callable[[str | None, Headers], Respons
     return gate
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `AivoryState`."""
     knobs = knobs or SimulatorKnobs()
     state = AivoryState(knobs)
-    app = FastAPI(title="AIVory simulator")
-    app.state.sim = state
-    app.state.workload = WorkloadState("aivory")
-    install_knobs(app, knobs)
+    workload = WorkloadState("aivory")
+    app = simulator_app(
+        "AIVory simulator",
+        state,
+        _render,
+        instances=state.all_rentals,
+        interrupt=state.interrupt,
+        workload=workload,
+    )
     app.mount(
         "/v1/gpu/rentals/{instance_id}/endpoint",
-        create_workload_app(app.state.workload, endpoint_gate(state)),
+        create_workload_app(workload, endpoint_gate(state)),
     )
-    authorized = [Depends(require_key)]
-
-    @app.exception_handler(SimError)
-    async def refused(request: Request, exc: SimError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status
-        )
+    authorized = [Depends(require_key), Depends(state.record)]
 
     @app.get("/v1/gpu/offers", dependencies=authorized)
     def offers(
-        request: Request,
         gpu_model: str | None = None,
         provider: str | None = None,
         min_vram: float | None = None,
         max_price: float | None = None,
     ) -> dict[str, object]:
-        state.record(request)
         data = state.read_offers(gpu_model, provider, min_vram, max_price)
         return {"object": "list", "count": len(data), "data": data}
 
     @app.post("/v1/gpu/rent", status_code=201, dependencies=authorized)
     async def rent(request: Request) -> dict[str, object]:
-        state.record(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise SimError(400, "invalid_request", "The body is not JSON") from None
-        created = state.rent(body, _base_url(request))
+        body = await json_body(request, "invalid_request")
+        created = state.rent(body, base_url(request))
         await asyncio.sleep(knobs.accept_delay_seconds)
         return created
 
     @app.get("/v1/gpu/rentals/{rental_id}", dependencies=authorized)
     def rental(rental_id: str, request: Request) -> dict[str, object]:
-        state.record(request)
-        return state.get(rental_id, _base_url(request))
+        return state.get(rental_id, base_url(request))
 
     @app.delete("/v1/gpu/rentals/{rental_id}", dependencies=authorized)
     def terminate(rental_id: str, request: Request) -> dict[str, object]:
-        state.record(request)
-        return state.terminate(rental_id, _base_url(request))
-
-    @app.get("/_sim/instances")
-    def all_rentals(request: Request) -> dict[str, object]:
-        return {"instances": state.all_rentals(_base_url(request))}
-
-    @app.post("/_sim/instances/{rental_id}/interrupt")
-    def interrupt(rental_id: str, request: Request) -> dict[str, object]:
-        return state.interrupt(rental_id, _base_url(request))
+        return state.terminate(rental_id, base_url(request))
 
     return app

@@ -9,17 +9,17 @@ starting it again never runs out of capacity.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.empiriolabs.seed import CatalogItem
-from providers.simkit import SimulatorKnobs
+from providers.simulators.book import Answer, known, new_id, refuse_if_told
+from providers.simulators.empiriolabs.seed import CatalogItem
+from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
 
 # Refusal kinds as EmpirioLabs words them: status, message, error type.
-REFUSALS: dict[str, tuple[int, str, str]] = {
+REFUSALS: dict[Refusal, Answer] = {
     "capacity": (409, "No GPUs of this type are available right now.", "capacity_exhausted"),
     "payment": (402, "Your credit balance is zero. Add credits to deploy.", "insufficient_balance"),
     "conflict": (409, "Another request for this deploy is in progress.", "conflict"),
@@ -27,18 +27,8 @@ REFUSALS: dict[str, tuple[int, str, str]] = {
 }
 
 
-class SimRefusal(Exception):
-    """An answer in EmpirioLabs' error format: `{"error": {"message", "type"}}`."""
-
-    def __init__(self, status: int, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
-
-
 def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(moment, timespec="seconds")
 
 
 @dataclass
@@ -96,24 +86,20 @@ class InstanceBook:
         self, gpu_slug: str, gpu_count: int, mode: str, workload: dict[str, Any]
     ) -> SimInstance:
         if not self.early_access:
-            raise SimRefusal(
+            raise SimError(
                 404, "GPU deploys are not enabled for this account yet.", "early_access_required"
             )
-        refusal = self.knobs.next_refusal()
-        if refusal is not None:
-            raise SimRefusal(*REFUSALS[refusal])
-        item = self.items.get(gpu_slug)
-        if item is None:
-            raise SimRefusal(404, f"No GPU with slug '{gpu_slug}'.", "not_found")
+        refuse_if_told(self.knobs, REFUSALS)
+        item = known(self.items, gpu_slug, f"No GPU with slug '{gpu_slug}'.", "not_found")
         if not 1 <= gpu_count <= item.max_gpus:
-            raise SimRefusal(
+            raise SimError(
                 400, f"gpu_count must be between 1 and {item.max_gpus}.", "invalid_request_error"
             )
         if not item.available or item.available_count < gpu_count:
-            raise SimRefusal(*REFUSALS["capacity"])
+            raise SimError(*REFUSALS["capacity"])
         self._take(item, gpu_count)
         instance = SimInstance(
-            id=f"gi_{secrets.token_hex(8)}",
+            id=new_id("gi_", 8),
             gpu_slug=gpu_slug,
             gpu_count=gpu_count,
             mode=mode,
@@ -127,23 +113,21 @@ class InstanceBook:
         return instance
 
     def get(self, instance_id: str) -> SimInstance:
-        instance = self.instances.get(instance_id)
-        if instance is None:
-            raise SimRefusal(404, f"No instance '{instance_id}'.", "not_found")
+        instance = known(self.instances, instance_id, f"No instance '{instance_id}'.", "not_found")
         instance.settle(self.knobs.provision_seconds)
         return instance
 
     def stop(self, instance_id: str) -> SimInstance:
         instance = self.get(instance_id)
         if instance.phase in ("destroyed", "failed"):
-            raise SimRefusal(409, f"Instance is {instance.phase}.", "conflict")
+            raise SimError(409, f"Instance is {instance.phase}.", "conflict")
         instance.phase = "stopped"
         return instance
 
     def start(self, instance_id: str) -> SimInstance:
         instance = self.get(instance_id)
         if instance.phase in ("destroyed", "failed"):
-            raise SimRefusal(409, f"Instance is {instance.phase}.", "conflict")
+            raise SimError(409, f"Instance is {instance.phase}.", "conflict")
         if instance.phase == "stopped":
             instance.phase = "provisioning"
             instance.boot_started = time.monotonic()
@@ -160,9 +144,7 @@ class InstanceBook:
     def interrupt(self, instance_id: str) -> SimInstance:
         """EmpirioLabs sells on-demand GPUs only: nothing of theirs is ever preempted."""
         self.get(instance_id)
-        raise SimRefusal(
-            409, "EmpirioLabs instances are on-demand and never preempted.", "conflict"
-        )
+        raise SimError(409, "EmpirioLabs instances are on-demand and never preempted.", "conflict")
 
     def all(self) -> list[SimInstance]:
         for instance in self.instances.values():

@@ -254,7 +254,9 @@ def _ollama_routes(app: FastAPI, state: WorkloadState) -> None:
     async def chat(request: Request) -> Response | dict[str, Any]:
         body = await _json_body(request)
         model = str(body.get("model") or state.model)
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options = body.get("options")
+        if not isinstance(options, dict):
+            options = {}
         tokens = state.reply(body.get("messages"), options.get("num_predict"))
         if body.get("stream", True):
             return StreamingResponse(

@@ -9,7 +9,9 @@ is finite: an offer holds a few rentals at a time and is listed unavailable whil
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from providers.simulators.stock import Stocked
 
 # GPU model as AIVory spells it, memory per GPU, on-demand hourly price range per GPU in USD.
 GPU_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = (
@@ -42,7 +44,7 @@ OFFER_CAPACITY = 2
 
 
 @dataclass
-class GpuOffer:
+class GpuOffer(Stocked):
     """One listed offer; `price` walks as prices drift; `free` is how many more rentals it holds."""
 
     gpu_model: str
@@ -53,10 +55,6 @@ class GpuOffer:
     interruption_probability: float
     spot: bool
     free: int = OFFER_CAPACITY
-
-    @property
-    def available(self) -> bool:
-        return self.free > 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,28 +80,19 @@ def seed_offers(seed: int) -> list[GpuOffer]:
             chosen[0] = EXAMPLE[1:]
         for position, (upstream, region) in enumerate(chosen):
             on_demand = round(rng.uniform(low, high), 3)
-            offers.append(
-                GpuOffer(
-                    gpu_model=gpu_model,
-                    vram_gb=vram_gb,
-                    provider_id=upstream,
-                    region=region,
-                    price=round(on_demand * rng.uniform(*SPOT_DISCOUNT), 3),
-                    interruption_probability=round(rng.uniform(0.01, 0.15), 3),
-                    spot=True,
-                )
+            spot = GpuOffer(
+                gpu_model=gpu_model,
+                vram_gb=vram_gb,
+                provider_id=upstream,
+                region=region,
+                price=round(on_demand * rng.uniform(*SPOT_DISCOUNT), 3),
+                interruption_probability=round(rng.uniform(0.01, 0.15), 3),
+                spot=True,
             )
+            offers.append(spot)
             if position == 0:
                 offers.append(
-                    GpuOffer(
-                        gpu_model=gpu_model,
-                        vram_gb=vram_gb,
-                        provider_id=upstream,
-                        region=region,
-                        price=on_demand,
-                        interruption_probability=0.0,
-                        spot=False,
-                    )
+                    replace(spot, price=on_demand, interruption_probability=0.0, spot=False)
                 )
     for index in range(UNAVAILABLE_EVERY - 1, len(offers), UNAVAILABLE_EVERY):
         offers[index].free = 0

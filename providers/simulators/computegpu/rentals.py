@@ -10,33 +10,28 @@ passed since it was created or resumed, then `running`. Costs follow the seconds
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.computegpu.seed import GpuType, Listing
-from providers.simkit import SimulatorKnobs
+from providers.simulators.book import Answer, known, new_id, refuse_if_told
+from providers.simulators.computegpu.seed import GpuType, Listing
+from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
 
 OLLAMA_PROXY = "/api/v1/ollama"
 SSH_HOST = "ssh.computegpu.com"
 FIRST_SSH_PORT = 22000
-PAYMENT_REFUSAL = (402, "Insufficient wallet balance: at least one hour of this GPU is required.")
-CONFLICT_REFUSAL = (409, "Another deploy for this account is already in progress.")
-
-
-class SimRefusal(Exception):
-    """An answer in ComputeGPU's error format: `{"error": "message"}`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+PAYMENT_REFUSAL: Answer = (
+    402,
+    "Insufficient wallet balance: at least one hour of this GPU is required.",
+    "",
+)
+CONFLICT_REFUSAL: Answer = (409, "Another deploy for this account is already in progress.", "")
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(moment, timespec="milliseconds")
 
 
 @dataclass
@@ -170,22 +165,19 @@ class RentalBook:
     # --- marketplace rentals ---------------------------------------------------------------
 
     def rent(self, listing_id: str) -> SimRental:
-        refusal = self.knobs.next_refusal()
+        gone, taken = (404, "Listing not found.", ""), (409, "Listing is not available.", "")
+        refuse_if_told(self.knobs, self._refusals(gone, taken))
         listing = next((item for item in self.listings if item.id == listing_id), None)
-        if refusal == "payment":
-            raise SimRefusal(*PAYMENT_REFUSAL)
-        if refusal == "conflict":
-            raise SimRefusal(*CONFLICT_REFUSAL)
-        if listing is None or refusal == "gone":
-            raise SimRefusal(404, "Listing not found.")
-        if not listing.available or refusal == "capacity":
-            raise SimRefusal(409, "Listing is not available.")
+        if listing is None:
+            raise SimError(*gone)
+        if not listing.available:
+            raise SimError(*taken)
         listing.available = False
         rental = SimRental(
-            id=f"rnt_{secrets.token_hex(8)}",
+            id=new_id("rnt_", 8),
             listing=listing,
             price_per_hour=listing.price_per_hour,
-            api_key=secrets.token_hex(16),
+            api_key=new_id("", 16),
             started_at=datetime.now(UTC),
             meter=Meter(since=time.monotonic()),
         )
@@ -193,10 +185,7 @@ class RentalBook:
         return rental
 
     def rental(self, rental_id: str) -> SimRental:
-        rental = self.rentals.get(rental_id)
-        if rental is None:
-            raise SimRefusal(404, "Rental not found.")
-        return rental
+        return known(self.rentals, rental_id, "Rental not found.")
 
     def stop_rental(self, rental_id: str, reason: str | None = None) -> SimRental:
         rental = self.rental(rental_id)
@@ -211,30 +200,28 @@ class RentalBook:
     # --- GPU cloud pods --------------------------------------------------------------------
 
     def deploy(self, body: dict[str, Any], bid_per_gpu: float | None, *, spot: bool) -> SimPod:
-        refusal = self.knobs.next_refusal()
-        gpu_type = next((item for item in self.gpu_types if item.gpu_type == body["gpuType"]), None)
-        if refusal == "payment":
-            raise SimRefusal(*PAYMENT_REFUSAL)
-        if refusal == "conflict":
-            raise SimRefusal(*CONFLICT_REFUSAL)
-        if gpu_type is None or refusal == "gone":
-            raise SimRefusal(404, f"Unknown GPU type: {body['gpuType']}.")
         count = body["gpuCount"]
+        gone: Answer = (404, f"Unknown GPU type: {body['gpuType']}.", "")
+        short: Answer = (409, f"Insufficient capacity for {count}x {body['gpuType']}.", "")
+        refuse_if_told(self.knobs, self._refusals(gone, short))
+        gpu_type = next((item for item in self.gpu_types if item.gpu_type == body["gpuType"]), None)
+        if gpu_type is None:
+            raise SimError(*gone)
         if not 1 <= count <= gpu_type.max_count:
-            raise SimRefusal(400, f"gpuCount must be between 1 and {gpu_type.max_count}.")
+            raise SimError(400, f"gpuCount must be between 1 and {gpu_type.max_count}.")
         price = self._price(gpu_type, bid_per_gpu, spot=spot)
-        if refusal == "capacity" or not gpu_type.available or gpu_type.free_gpus < count:
-            raise SimRefusal(409, f"Insufficient capacity for {count}x {gpu_type.gpu_type}.")
+        if not gpu_type.available or gpu_type.free_gpus < count:
+            raise SimError(*short)
         self._take(gpu_type, count)
         pod = SimPod(
-            id=secrets.token_hex(7),
+            id=new_id("", 7),
             gpu_type=gpu_type,
             gpu_count=count,
             price_per_hour=price,
             tier="spot" if spot else "on-demand",
             instance_type=body["instanceType"],
             spec={key: body[key] for key in ("models", "image") if body.get(key)},
-            api_key=secrets.token_hex(16),
+            api_key=new_id("", 16),
             ssh_port=FIRST_SSH_PORT + len(self.pods),
             started_at=datetime.now(UTC),
             boot_started=time.monotonic(),
@@ -243,16 +230,14 @@ class RentalBook:
         return pod
 
     def pod(self, pod_id: str) -> SimPod:
-        pod = self.pods.get(pod_id)
-        if pod is None:
-            raise SimRefusal(404, "Instance not found.")
+        pod = known(self.pods, pod_id, "Instance not found.")
         pod.settle(self.knobs.provision_seconds)
         return pod
 
     def pause(self, pod_id: str) -> SimPod:
         pod = self.pod(pod_id)
         if pod.phase in ("preempted", "destroyed"):
-            raise SimRefusal(409, f"Instance is {pod.phase}.")
+            raise SimError(409, f"Instance is {pod.phase}.")
         pod.meter.pause()
         pod.phase = "paused"
         return pod
@@ -260,7 +245,7 @@ class RentalBook:
     def resume(self, pod_id: str) -> SimPod:
         pod = self.pod(pod_id)
         if pod.phase in ("preempted", "destroyed"):
-            raise SimRefusal(409, f"Instance is {pod.phase}.")
+            raise SimError(409, f"Instance is {pod.phase}.")
         if pod.phase == "paused":
             pod.phase = "deploying"
             pod.boot_started = time.monotonic()
@@ -287,21 +272,31 @@ class RentalBook:
         if instance_id in self.rentals:
             rental = self.rental(instance_id)
             if rental.listing.pricing_tier != "spot" or rental.status != "active":
-                raise SimRefusal(409, "Only an active rental of a spot listing can be preempted.")
+                raise SimError(409, "Only an active rental of a spot listing can be preempted.")
             return self.stop_rental(instance_id, reason="preempted")
         pod = self.pod(instance_id)
         if pod.tier != "spot" or pod.phase in ("preempted", "destroyed"):
-            raise SimRefusal(409, "Only a live spot instance can be preempted.")
+            raise SimError(409, "Only a live spot instance can be preempted.")
         self._end(pod, "preempted")
         return pod
+
+    @staticmethod
+    def _refusals(gone: Answer, short: Answer) -> dict[Refusal, Answer]:
+        """The refusal table of one rent or deploy: what is missing or short is its own."""
+        return {
+            "payment": PAYMENT_REFUSAL,
+            "conflict": CONFLICT_REFUSAL,
+            "gone": gone,
+            "capacity": short,
+        }
 
     def _price(self, gpu_type: GpuType, bid_per_gpu: float | None, *, spot: bool) -> float:
         if not spot:
             return gpu_type.price_per_hour
         if gpu_type.spot_price_per_hour is None:
-            raise SimRefusal(400, f"{gpu_type.gpu_type} is not sold as spot.")
+            raise SimError(400, f"{gpu_type.gpu_type} is not sold as spot.")
         if bid_per_gpu is None or bid_per_gpu < gpu_type.spot_price_per_hour:
-            raise SimRefusal(
+            raise SimError(
                 409, f"Bid is below the current spot price of {gpu_type.spot_price_per_hour}."
             )
         return gpu_type.spot_price_per_hour

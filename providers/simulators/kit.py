@@ -1,24 +1,38 @@
-"""What every provider simulator shares: fault knobs, price drift and a loopback server thread.
+"""What every provider simulator's app shares: knobs, faults, errors, test routes, a server.
 
 A simulator is a FastAPI app speaking one provider's documented API. `SimulatorKnobs` makes it
 misbehave on purpose (latency, 5xx, hangs, 429 with Retry-After, garbage JSON), either at a
-random rate or on the next N requests, and `serve_in_thread` runs it on a free loopback port
-under a real uvicorn so adapters are tested over real HTTP.
+random rate or on the next N requests, refuse the next provisions in the provider's own words,
+and slow provisioning down; `PUT /_sim/knobs` turns the same knobs over HTTP.
+
+Every refusal a simulator gives is one `SimError` (status, message, and the provider's error
+code where it has one); `install_errors` writes it in the provider's wire format, which is all
+that differs between them. `install_sim_routes` adds the inspection routes every simulator
+answers beyond its provider's API, in one shape: `GET /_sim/instances` is
+`{"instances": [...]}`, each entry as the provider's own API shows it (with its `id`) plus a
+`family` where a provider sells several kinds, and `POST /_sim/instances/{id}/interrupt` takes
+a spot instance back (or refuses, as the provider would, where there is no spot capacity) and
+answers with the instance. `rfc3339` writes timestamps as each provider does, and
+`serve_in_thread` runs an app on a free loopback port under a real uvicorn, so adapters are
+tested over real HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp
@@ -27,6 +41,26 @@ Fault = Literal["5xx", "timeout", "429", "garbage"]
 # Business refusals of a provision, each answered in the provider's own wire format.
 Refusal = Literal["capacity", "payment", "conflict", "gone"]
 KNOBS_PATH = "/_sim/knobs"
+INSTANCES_PATH = "/_sim/instances"
+
+
+class SimError(Exception):
+    """A simulator's refusal: an HTTP `status`, a `message` and the provider's error `code`.
+
+    Each simulator renders it in its provider's format (`install_errors`); `code` is empty for
+    providers whose errors carry a message only.
+    """
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def rfc3339(moment: datetime, timespec: str = "auto") -> str:
+    """A UTC moment as RFC 3339 with a `Z`, to the precision `timespec` names."""
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 @dataclass
@@ -112,7 +146,9 @@ def install_knobs(app: FastAPI, knobs: SimulatorKnobs) -> None:
     app.state.knobs = knobs
 
     @app.middleware("http")
-    async def misbehave(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def misbehave(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if request.url.path.startswith("/_sim"):
             return await call_next(request)
         if knobs.latency_seconds > 0:
@@ -143,6 +179,76 @@ def install_knobs(app: FastAPI, knobs: SimulatorKnobs) -> None:
         if update.refuse_next:
             knobs.refuse_next(update.refuse_next, update.refuse_kind)
         return {"ok": True}
+
+
+def install_errors(
+    app: FastAPI, render: Callable[[SimError], object], invalid: tuple[str, str] | None = None
+) -> None:
+    """Answer every `SimError` as `render` writes it, with the error's status.
+
+    With `invalid` (a message prefix and an error code), a request that fails validation is a
+    400 in the same format naming the bad fields, instead of FastAPI's own 422.
+    """
+
+    @app.exception_handler(SimError)
+    async def refused(request: Request, exc: SimError) -> JSONResponse:
+        return JSONResponse(render(exc), status_code=exc.status)
+
+    if invalid is not None:
+        prefix, code = invalid
+
+        @app.exception_handler(RequestValidationError)
+        async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+            fields = ", ".join(str(error["loc"][-1]) for error in exc.errors())
+            return await refused(request, SimError(400, f"{prefix}: {fields}", code))
+
+
+async def json_body(request: Request, code: str = "") -> Any:
+    """The request's JSON body, or a 400 `SimError` with `code` when it is not JSON."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SimError(400, "The body is not JSON", code) from None
+
+
+def require_bearer(
+    status: int, message: str, code: str = "", accept: Callable[[str], bool] = bool
+) -> Callable[[Request], None]:
+    """A route dependency: refuse, as `SimError(status, message, code)`, a request without an
+    `Authorization: Bearer <key>` whose key `accept`s (by default, any non-empty key)."""
+
+    def check(request: Request) -> None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not accept(key.strip()):
+            raise SimError(status, message, code)
+
+    return check
+
+
+def install_sim_routes(
+    app: FastAPI,
+    instances: Callable[[str], list[dict[str, Any]]],
+    interrupt: Callable[[str, str], dict[str, Any]],
+) -> None:
+    """The inspection routes: every instance the account has had, and a spot interruption.
+
+    Both callables receive the simulator's own base URL last, for instances whose JSON names
+    an address under it. They run on the event loop, as the provider routes of the simulators
+    that keep no lock do, so they never race those.
+    """
+
+    @app.get(INSTANCES_PATH)
+    async def every_instance(request: Request) -> dict[str, object]:
+        return {"instances": instances(base_url(request))}
+
+    @app.post(INSTANCES_PATH + "/{instance_id}/interrupt")
+    async def interrupt_instance(instance_id: str, request: Request) -> dict[str, Any]:
+        return interrupt(instance_id, base_url(request))
+
+
+def base_url(request: Request) -> str:
+    """The URL the simulator was reached at, without a trailing slash."""
+    return str(request.base_url).rstrip("/")
 
 
 class RunningServer:

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
-import threading
 import time
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from fastapi import Request
-
-from providers.icgpu.seed import GpuTier, seed_tiers
-from providers.simkit import SimulatorKnobs
+from providers.simulators.book import AccountBook, Answer, known, new_id
+from providers.simulators.icgpu.seed import GpuTier, seed_tiers
+from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
 
 PAGE_LIMIT = 3
 SIM_HOST = "127.0.0.1"
@@ -37,18 +34,8 @@ WORKLOAD_TYPES = ("interactive", "batch")
 STORAGE_GB = (10, 500, 50)  # least, most, default
 
 
-class SimError(Exception):
-    """An answer in IC GPU's error format: `{"code", "message"}` with `status`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def _rfc3339(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else rfc3339(moment)
 
 
 @dataclass
@@ -93,24 +80,24 @@ class CreateRequest:
     storage_gb: int
 
 
-class IcGpuState:
+class IcGpuState(AccountBook):
     """The simulated provider's tiers and instances, plus what it has been asked."""
 
+    REFUSALS: ClassVar[Mapping[Refusal, Answer]] = {
+        "capacity": (409, "Insufficient capacity in this tier", "ConflictException"),
+        "payment": (402, "Token balance depleted", "InsufficientTokens"),
+        "conflict": (409, "Resource already exists", "ConflictException"),
+        "gone": (404, "Tier not found", "ResourceNotFoundException"),
+    }
+
     def __init__(self, knobs: SimulatorKnobs) -> None:
-        self.knobs = knobs
+        super().__init__(knobs)
         self.tiers: list[GpuTier] = seed_tiers(knobs.seed)
         self.instances: dict[str, SimInstance] = {}
         self.idempotency: dict[str, str] = {}
-        self.requests: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests[f"{request.method} {request.url.path}"] += 1
 
     def read_tiers(self) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             for tier in self.tiers:
                 tier.price = self.knobs.drift(tier.price)
             return {"tiers": [tier.to_json() for tier in self.tiers]}
@@ -118,15 +105,14 @@ class IcGpuState:
     def create(self, body: Any, key: str | None) -> tuple[bool, dict[str, object]]:
         """Create an instance; (False, the original instance) when `key` was seen before."""
         request = read_create_request(body)
-        with self._lock:
-            self._settle()
+        with self.settled():
             if key is not None and key in self.idempotency:
                 return False, self.instances[self.idempotency[key]].to_json()
-            self._refuse_if_told()
+            self.refuse_if_told()
             tier = self._tier(request)
             self._take(tier)
             instance = SimInstance(
-                id=f"inst-{secrets.token_hex(4)}",
+                id=new_id("inst-", 4),
                 name=request.name,
                 tier=tier,
                 workload_type=request.workload_type,
@@ -142,25 +128,22 @@ class IcGpuState:
 
     def dry_run(self, body: Any) -> dict[str, object]:
         request = read_create_request(body)
-        with self._lock:
-            self._settle()
+        with self.settled():
             tier = self._tier(request)
             if tier.available <= 0:
                 raise _no_capacity(tier)
             return {"dryRun": True, "message": "Request would succeed"}
 
     def get(self, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             return self._find(instance_id).to_json()
 
     def list_page(self, max_results: int | None, next_token: str | None) -> dict[str, object]:
         if max_results is not None and max_results < 1:
-            raise SimError(400, "ValidationException", "maxResults must be at least 1")
+            raise SimError(400, "maxResults must be at least 1", "ValidationException")
         size = min(max_results or PAGE_LIMIT, PAGE_LIMIT)
         start = 0 if next_token is None else _offset(next_token)
-        with self._lock:
-            self._settle()
+        with self.settled():
             listed = list(self.instances.values())
             end = start + size
             return {
@@ -169,8 +152,7 @@ class IcGpuState:
             }
 
     def stop(self, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(instance_id)
             if instance.status == "running":
                 instance.status = "stopped"
@@ -180,8 +162,7 @@ class IcGpuState:
             return instance.to_json()
 
     def start(self, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(instance_id)
             if instance.status == "stopped":
                 self._resume(instance)
@@ -193,8 +174,7 @@ class IcGpuState:
             return instance.to_json()
 
     def requeue(self, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(instance_id)
             if instance.status != "preempted":
                 raise _state_conflict(instance, "requeued", "only a preempted one is requeued")
@@ -202,8 +182,7 @@ class IcGpuState:
             return instance.to_json()
 
     def terminate(self, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(instance_id)
             if instance.status != "terminated":
                 instance.status = "terminated"
@@ -213,12 +192,11 @@ class IcGpuState:
 
     def interrupt(self, instance_id: str) -> dict[str, object]:
         """A higher-priority workload takes a batch instance's GPU: `preempted`."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(instance_id)
             if instance.workload_type != "batch":
                 raise SimError(
-                    409, "ConflictException", "Interactive instances are not preemptible"
+                    409, "Interactive instances are not preemptible", "ConflictException"
                 )
             if instance.status not in ("pending", "running"):
                 raise _state_conflict(instance, "preempted", "only a live batch instance is")
@@ -228,8 +206,7 @@ class IcGpuState:
             return instance.to_json()
 
     def all_instances(self) -> list[dict[str, object]]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             return [instance.to_json() for instance in self.instances.values()]
 
     def _tier(self, request: CreateRequest) -> GpuTier:
@@ -242,26 +219,17 @@ class IcGpuState:
         if not named:
             model = f" with {request.gpu_model}" if request.gpu_model else ""
             raise SimError(
-                404, "ResourceNotFoundException", f"Tier {request.tier!r}{model} not found"
+                404, f"Tier {request.tier!r}{model} not found", "ResourceNotFoundException"
             )
         return next((tier for tier in named if tier.available > 0), named[0])
 
-    def _refuse_if_told(self) -> None:
-        refusal = self.knobs.next_refusal()
-        if refusal == "capacity":
-            raise SimError(409, "ConflictException", "Insufficient capacity in this tier")
-        if refusal == "payment":
-            raise SimError(402, "InsufficientTokens", "Token balance depleted")
-        if refusal == "conflict":
-            raise SimError(409, "ConflictException", "Resource already exists")
-        if refusal == "gone":
-            raise SimError(404, "ResourceNotFoundException", "Tier not found")
-
     def _find(self, instance_id: str) -> SimInstance:
-        instance = self.instances.get(instance_id)
-        if instance is None:
-            raise SimError(404, "ResourceNotFoundException", f"Instance {instance_id} not found")
-        return instance
+        return known(
+            self.instances,
+            instance_id,
+            f"Instance {instance_id} not found",
+            "ResourceNotFoundException",
+        )
 
     def _resume(self, instance: SimInstance) -> None:
         self._take(instance.tier)
@@ -282,7 +250,7 @@ class IcGpuState:
             instance.tier.available += 1
             instance.holds_gpu = False
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         now = time.monotonic()
         for instance in self.instances.values():
             if (
@@ -327,22 +295,22 @@ def read_create_request(body: Any) -> CreateRequest:
 
 
 def _invalid(message: str) -> SimError:
-    return SimError(400, "ValidationException", message)
+    return SimError(400, message, "ValidationException")
 
 
 def _no_capacity(tier: GpuTier) -> SimError:
     return SimError(
         409,
-        "ConflictException",
         f"Insufficient capacity: no free GPU in tier {tier.tier} ({tier.gpu_model})",
+        "ConflictException",
     )
 
 
 def _state_conflict(instance: SimInstance, wanted: str, hint: str) -> SimError:
     return SimError(
         409,
-        "ConflictException",
         f"Instance {instance.id} is {instance.status} and cannot be {wanted}: {hint}",
+        "ConflictException",
     )
 
 
@@ -358,4 +326,4 @@ def _offset(token: str) -> int:
             raise ValueError(text)
         return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise SimError(400, "ValidationException", "nextToken is not valid") from None
+        raise SimError(400, "nextToken is not valid", "ValidationException") from None

@@ -6,12 +6,16 @@ catalog (a search from offset 0, or the type list) moves prices one step of the 
 walk; the pages after the first see the same prices, so paging stays consistent.
 
 Rental and pod endpoints need `Authorization: Bearer <key>` (any non-empty key); their state is
-`sim_rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) serves the
-shared workload (`providers.workload_sim`) of an active rental or running Ollama pod to that
+`rentals.RentalBook`. The per-rental Ollama proxy (`/api/v1/ollama/{id}/...`) serves the
+shared workload (`..workload`) of an active rental or running Ollama pod to that
 rental's own key, and 401s any other (the account key included). As the document says, a
 marketplace rental's key and endpoint appear in the rent response only: the rental detail, the
 list and the stop response never repeat them, so a client that loses them cannot reach the
 workload (pods, whose detail does carry them, are another matter).
+
+Beyond the documented API, for tests and the demo, the kit's `/_sim` routes: the instances are
+the marketplace rentals (`family: listing`) and the pods (`family: pod`), and an interruption
+preempts a spot pod or has a spot listing's host take its machine back.
 """
 
 from __future__ import annotations
@@ -19,25 +23,26 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-from collections import Counter
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 
-from providers.computegpu.seed import GpuType, Listing, seed_gpu_types, seed_listings
-from providers.computegpu.sim_rentals import (
-    OLLAMA_PROXY,
-    RentalBook,
-    SimPod,
-    SimRefusal,
-    SimRental,
+from providers.simulators.book import AccountBook, simulator_app
+from providers.simulators.computegpu.rentals import OLLAMA_PROXY, RentalBook, SimPod, SimRental
+from providers.simulators.computegpu.seed import (
+    GpuType,
+    Listing,
+    seed_gpu_types,
+    seed_listings,
 )
-from providers.simkit import SimulatorKnobs, install_knobs
-from providers.workload_sim import WorkloadState, bearer_key, create_workload_app
+from providers.simulators.kit import (
+    SimulatorKnobs,
+    require_bearer,
+)
+from providers.simulators.workload import WorkloadState, bearer_key, create_workload_app
 
 MAX_PAGE_SIZE = 20
 DEFAULT_PAGE_SIZE = 100
@@ -49,24 +54,24 @@ def _squash(name: str) -> str:
     return _NOT_ALNUM.sub("", name.lower())
 
 
-class ComputeGpuState:
+class ComputeGpuState(AccountBook):
     """The simulated provider's listings and cloud types, plus what it has been asked."""
 
+    COUNT_BY_METHOD = False
+
     def __init__(self, knobs: SimulatorKnobs) -> None:
-        self.knobs = knobs
+        super().__init__(knobs)
         self.listings: list[Listing] = seed_listings(knobs.seed)
         self.gpu_types: list[GpuType] = seed_gpu_types(knobs.seed)
         self.book = RentalBook(knobs, self.listings, self.gpu_types)
         self.last_deploy: dict[str, Any] | None = None
-        self.requests: Counter[str] = Counter()
         self.last_query: dict[str, dict[str, str]] = {}
-        self.last_authorization: str | None = None
         self.workload = WorkloadState("computegpu")
 
     def record(self, request: Request) -> None:
-        self.requests[request.url.path] += 1
+        """Count the request; keep the latest query string of each path."""
+        super().record(request)
         self.last_query[request.url.path] = dict(request.query_params)
-        self.last_authorization = request.headers.get("authorization")
 
     def search(
         self,
@@ -115,6 +120,20 @@ class ComputeGpuState:
     def interrupt(self, instance_id: str) -> SimPod | SimRental:
         return self.book.interrupt(instance_id)
 
+    def every_instance(self) -> list[dict[str, Any]]:
+        """Every rental and pod as the API shows it, each with its `family`."""
+        listed = [{"family": "listing", **r.to_json()} for r in self.book.rentals.values()]
+        return listed + [
+            {"family": "pod", **p.to_json(with_key=False)} for p in self.book.every_pod()
+        ]
+
+    def interrupt_json(self, instance_id: str) -> dict[str, Any]:
+        """Interrupt the instance and show it as the API does, without its key."""
+        interrupted = self.interrupt(instance_id)
+        if isinstance(interrupted, SimRental):
+            return interrupted.to_json()
+        return interrupted.to_json(with_key=False)
+
     def ollama_gate(self, instance_id: str | None, headers: Headers) -> Response | None:
         """The Ollama proxy's check: the rental's own key, while it is active or running."""
         found = self._reachable(instance_id or "")
@@ -151,37 +170,27 @@ class DeployRequest(BaseModel):
     bidPerGpu: float | None = None
 
 
-def _unauthorized(request: Request) -> JSONResponse | None:
-    """A 401 unless the request carries a bearer key."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and key.strip():
-        return None
-    return JSONResponse({"error": "Unauthorized: missing or invalid API key."}, status_code=401)
+require_key = require_bearer(401, "Unauthorized: missing or invalid API key.")
 
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `ComputeGpuState`."""
     knobs = knobs or SimulatorKnobs()
     state = ComputeGpuState(knobs)
-    app = FastAPI(title="ComputeGPU simulator")
-    app.state.sim = state
-    app.state.workload = state.workload
-    install_knobs(app, knobs)
+    app = simulator_app(
+        "ComputeGPU simulator",
+        state,
+        lambda error: {"error": error.message},
+        instances=lambda _: state.every_instance(),
+        interrupt=lambda instance_id, _: state.interrupt_json(instance_id),
+        invalid=("Invalid parameters", ""),
+        workload=state.workload,
+    )
     workload = create_workload_app(state.workload, state.ollama_gate)
     app.mount(f"{OLLAMA_PROXY}/{{instance_id}}", workload)
 
-    @app.exception_handler(SimRefusal)
-    async def refused(request: Request, exc: SimRefusal) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = ", ".join(str(error["loc"][-1]) for error in exc.errors())
-        return JSONResponse({"error": f"Invalid parameters: {fields}"}, status_code=400)
-
-    @app.get("/api/v1/marketplace/search")
+    @app.get("/api/v1/marketplace/search", dependencies=[Depends(state.record)])
     async def search(
-        request: Request,
         gpu: str | None = None,
         maxPrice: float | None = None,
         minVram: float | None = None,
@@ -192,7 +201,6 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         limit: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
     ) -> dict[str, object]:
-        state.record(request)
         return state.search(
             gpu=gpu,
             max_price=maxPrice,
@@ -205,9 +213,8 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
             offset=offset,
         )
 
-    @app.get("/api/v1/gpu/types")
-    async def gpu_types(request: Request) -> dict[str, object]:
-        state.record(request)
+    @app.get("/api/v1/gpu/types", dependencies=[Depends(state.record)])
+    async def gpu_types() -> dict[str, object]:
         return state.read_gpu_types()
 
     install_rental_routes(app, state)
@@ -215,14 +222,12 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
 
 
 def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
-    """The authenticated marketplace rental and GPU cloud pod endpoints, and the test hooks."""
+    """The authenticated marketplace rental and GPU cloud pod endpoints."""
     book = state.book
+    authorized = [Depends(state.record), Depends(require_key)]
 
-    @app.post("/api/v1/marketplace/rent/{listing_id}", response_model=None)
-    async def rent(listing_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.post("/api/v1/marketplace/rent/{listing_id}", dependencies=authorized)
+    async def rent(listing_id: str) -> dict[str, Any]:
         rental = book.rent(listing_id)
         # The rental exists from here on, whether or not the caller hears about it.
         await asyncio.sleep(state.knobs.accept_delay_seconds)
@@ -234,26 +239,17 @@ def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
             "pricePerHour": rental.price_per_hour,
         }
 
-    @app.get("/api/v1/marketplace/rentals", response_model=None)
-    async def rentals(request: Request, status: str | None = None) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.get("/api/v1/marketplace/rentals", dependencies=authorized)
+    async def rentals(status: str | None = None) -> dict[str, Any]:
         chosen = [r for r in book.rentals.values() if status is None or r.status == status]
         return {"rentals": [rental.to_json() for rental in chosen]}
 
-    @app.get("/api/v1/marketplace/rentals/{rental_id}", response_model=None)
-    async def rental(rental_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.get("/api/v1/marketplace/rentals/{rental_id}", dependencies=authorized)
+    async def rental(rental_id: str) -> dict[str, Any]:
         return {"rental": book.rental(rental_id).to_json()}
 
-    @app.post("/api/v1/marketplace/rentals/{rental_id}/stop", response_model=None)
-    async def stop_rental(rental_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.post("/api/v1/marketplace/rentals/{rental_id}/stop", dependencies=authorized)
+    async def stop_rental(rental_id: str) -> dict[str, Any]:
         stopped = book.stop_rental(rental_id)
         seconds = stopped.meter.seconds()
         return {
@@ -267,67 +263,33 @@ def install_rental_routes(app: FastAPI, state: ComputeGpuState) -> None:
         await asyncio.sleep(state.knobs.accept_delay_seconds)
         return {"instance": pod.to_json()}
 
-    @app.post("/api/v1/gpu/deploy", response_model=None)
-    async def deploy_on_demand(
-        body: DeployRequest, request: Request
-    ) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.post("/api/v1/gpu/deploy", dependencies=authorized)
+    async def deploy_on_demand(body: DeployRequest) -> dict[str, Any]:
         return await deploy(body, spot=False)
 
-    @app.post("/api/v1/gpu/deploy-spot", response_model=None)
-    async def deploy_spot(body: DeployRequest, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.post("/api/v1/gpu/deploy-spot", dependencies=authorized)
+    async def deploy_spot(body: DeployRequest) -> dict[str, Any]:
         return await deploy(body, spot=True)
 
-    @app.get("/api/v1/gpu/pods", response_model=None)
-    async def pods(request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.get("/api/v1/gpu/pods", dependencies=authorized)
+    async def pods() -> dict[str, Any]:
         return {"instances": [pod.to_json(with_key=False) for pod in book.live_pods()]}
 
-    @app.get("/api/v1/gpu/pods/{pod_id}", response_model=None)
-    async def pod(pod_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.get("/api/v1/gpu/pods/{pod_id}", dependencies=authorized)
+    async def pod(pod_id: str) -> dict[str, Any]:
         return {"instance": book.pod(pod_id).to_json()}
 
-    @app.put("/api/v1/gpu/pods/{pod_id}/{action}", response_model=None)
+    @app.put("/api/v1/gpu/pods/{pod_id}/{action}", response_model=None, dependencies=authorized)
     async def pod_action(
-        pod_id: str, action: str, request: Request
+        pod_id: str,
+        action: str,
     ) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
         actions = {"stop": book.pause, "resume": book.resume}
         if action not in actions:
             return JSONResponse({"error": f"Unknown action: {action}."}, status_code=404)
         return {"instance": actions[action](pod_id).to_json()}
 
-    @app.delete("/api/v1/gpu/pods/{pod_id}", response_model=None)
-    async def destroy(pod_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        state.record(request)
-        if denied := _unauthorized(request):
-            return denied
+    @app.delete("/api/v1/gpu/pods/{pod_id}", dependencies=authorized)
+    async def destroy(pod_id: str) -> dict[str, Any]:
         destroyed = book.destroy(pod_id)
         return {"instance": destroyed.to_json(), "finalCost": destroyed.cost()}
-
-    @app.post("/_sim/instances/{instance_id}/interrupt")
-    async def interrupt(instance_id: str) -> dict[str, Any]:
-        interrupted = state.interrupt(instance_id)
-        if isinstance(interrupted, SimRental):
-            return {"rental": interrupted.to_json()}
-        return {"instance": interrupted.to_json(with_key=False)}
-
-    @app.get("/_sim/instances")
-    async def every_instance() -> dict[str, Any]:
-        listed = [
-            {"id": r.id, "family": "listing", "status": r.status} for r in book.rentals.values()
-        ]
-        listed += [{"id": p.id, "family": "pod", "status": p.phase} for p in book.every_pod()]
-        return {"instances": listed}

@@ -5,7 +5,7 @@ bare metal), and the listings show the plan unavailable once none is left; termi
 place back. An instance is PENDING until `knobs.provision_seconds` have passed since it was
 deployed (worked out on each read against the knob's current value, so a test may shorten the
 wait), then ACTIVE: a container with each port forwarded to a workload server of its own on a
-free 127.0.0.1 port (`sim_workload.WorkloadListeners`, stopped on terminate), a machine with an
+free 127.0.0.1 port (`listeners.WorkloadListeners`, stopped on terminate), a machine with an
 `ssh_connection`. A container deployed with both an SSH key and `SSH_PUBKEY` in its environment
 FAILS instead, as Fluence documents. Fluence sells no spot capacity, so an interruption is
 refused.
@@ -13,35 +13,30 @@ refused.
 
 from __future__ import annotations
 
-import secrets
-import threading
+import builtins
 import time
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-from fastapi import Request
 from pydantic import BaseModel, Field, model_validator
 
-from providers.fluence.seed import ContainerPlan, MachineOption, location_json, seed_catalog
-from providers.fluence.sim_workload import WorkloadListeners
-from providers.simkit import SimulatorKnobs
-from providers.workload_sim import WorkloadState
+from providers.simulators.book import AccountBook, Answer, new_id
+from providers.simulators.fluence.listeners import WorkloadListeners
+from providers.simulators.fluence.seed import (
+    ContainerPlan,
+    MachineOption,
+    location_json,
+    seed_catalog,
+)
+from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
+from providers.simulators.workload import WorkloadState
 
 CONTAINERS = "container"
 MACHINE_FAMILIES = ("vms", "baremetal")
 SIM_DOMAIN = "127.0.0.1"
 RESERVED_ENV = "SSH_PUBKEY"
-
-
-class SimRefusal(Exception):
-    """An answer in Fluence's error format: `{"detail": ...}` with `status`."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class ExposedPort(BaseModel):
@@ -104,7 +99,7 @@ class SimInstance:
             "plan_id": self.plan_id,
             "location": location_json(self.location_id),
             "status": self.status,
-            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "created_at": rfc3339(self.created_at),
         }
         if self.family == CONTAINERS:
             body["container_settings"] = {
@@ -126,38 +121,38 @@ class SimInstance:
         return body
 
 
-class FluenceState:
+NO_CAPACITY = "Not enough capacity for this plan in the requested location"
+
+
+class FluenceState(AccountBook):
     """The simulated provider's plans and instances, plus what it has been asked."""
 
+    REFUSALS: ClassVar[Mapping[Refusal, Answer]] = {
+        "capacity": (400, NO_CAPACITY, ""),
+        "payment": (400, "Insufficient balance to deploy instance", ""),
+        "conflict": (409, "An instance with this name is already being deployed", ""),
+        "gone": (400, "Plan no longer available", ""),
+    }
+
     def __init__(self, knobs: SimulatorKnobs, listeners: WorkloadListeners | None = None) -> None:
-        self.knobs = knobs
+        super().__init__(knobs)
         self.listeners = listeners or WorkloadListeners(WorkloadState("fluence"))
         catalog = seed_catalog(knobs.seed)
         self.plans = catalog.plans
         self.machine_options = {"vms": catalog.vms, "baremetal": catalog.baremetal}
         self.instances: dict[str, SimInstance] = {}
-        self.requests: Counter[str] = Counter()
-        self.last_authorization: str | None = None
-        self._lock = threading.Lock()
-
-    def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests[f"{request.method} {request.url.path}"] += 1
-            self.last_authorization = request.headers.get("authorization")
 
     # Plans
 
     def read_container_plans(self) -> list[dict[str, object]]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             for plan in self.plans:
                 plan.price = self.knobs.drift(plan.price)
             return [plan.to_json() for plan in self.plans]
 
     def read_machine_options(self, family: str) -> list[MachineOption]:
         """A family's options after one step of price drift (grouping is the app's concern)."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             options = self.machine_options[family]
             for option in options:
                 option.price = self.knobs.drift(option.price)
@@ -166,15 +161,14 @@ class FluenceState:
     # Instances
 
     def deploy_container(self, body: ContainerDeploy) -> dict[str, object]:
-        with self._lock:
-            self._settle()
-            self._refuse_if_told()
+        with self.settled():
+            self.refuse_if_told()
             plan = next((plan for plan in self.plans if plan.id == body.plan_id), None)
             if plan is None:
-                raise SimRefusal(400, f"Plan {body.plan_id} is no longer available")
+                raise SimError(400, f"Plan {body.plan_id} is no longer available")
             location_id = body.location or plan.location_ids[0]
             if location_id not in plan.location_ids:
-                raise SimRefusal(400, f"Location {location_id} is not offered by this plan")
+                raise SimError(400, f"Location {location_id} is not offered by this plan")
             self._take(plan)
             settings = body.container_settings
             instance = self._add(CONTAINERS, body.name, plan.id, location_id, plan)
@@ -184,15 +178,14 @@ class FluenceState:
             return instance.to_json()
 
     def deploy_machine(self, family: str, body: MachineDeploy) -> dict[str, object]:
-        with self._lock:
-            self._settle()
-            self._refuse_if_told()
+        with self.settled():
+            self.refuse_if_told()
             options = self.machine_options[family]
             option = next((option for option in options if option.id == body.plan_id), None)
             if option is None:
-                raise SimRefusal(400, f"Plan {body.plan_id} is no longer available")
+                raise SimError(400, f"Plan {body.plan_id} is no longer available")
             if body.os_image not in option.os_options:
-                raise SimRefusal(
+                raise SimError(
                     400,
                     f"Unsupported OS image {body.os_image!r}. "
                     f"Valid options: {', '.join(option.os_options)}",
@@ -203,22 +196,19 @@ class FluenceState:
             return instance.to_json()
 
     def get(self, family: str, instance_id: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             return self._find(family, instance_id).to_json()
 
     def list(self, family: str) -> list[dict[str, object]]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             return [i.to_json() for i in self.instances.values() if i.family == family]
 
     def terminate(self, family: str, instance_id: str) -> dict[str, object]:
         """Only an ACTIVE instance terminates, as Fluence documents; its place is given back."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             instance = self._find(family, instance_id)
             if instance.status != "ACTIVE":
-                raise SimRefusal(
+                raise SimError(
                     400,
                     f"Only ACTIVE instances can be terminated; "
                     f"instance {instance_id} is {instance.status}",
@@ -229,33 +219,21 @@ class FluenceState:
         self.listeners.close(instance_id)
         return ended
 
-    def interrupt(self, instance_id: str) -> None:
+    def interrupt(self, instance_id: str) -> dict[str, object]:
         """Fluence has no spot instances: always refused, after checking the instance exists."""
-        with self._lock:
+        with self.lock:
             if instance_id not in self.instances:
-                raise SimRefusal(404, "Instance not found")
-            raise SimRefusal(409, "Fluence instances are on-demand and cannot be interrupted")
+                raise SimError(404, "Instance not found")
+            raise SimError(409, "Fluence instances are on-demand and cannot be interrupted")
 
-    def all_instances(self) -> list[dict[str, object]]:
-        with self._lock:
-            self._settle()
+    def all_instances(self) -> builtins.list[dict[str, object]]:
+        with self.settled():
             return [{"family": i.family, **i.to_json()} for i in self.instances.values()]
-
-    def _refuse_if_told(self) -> None:
-        refusal = self.knobs.next_refusal()
-        if refusal == "capacity":
-            raise SimRefusal(400, "Not enough capacity for this plan in the requested location")
-        if refusal == "payment":
-            raise SimRefusal(400, "Insufficient balance to deploy instance")
-        if refusal == "conflict":
-            raise SimRefusal(409, "An instance with this name is already being deployed")
-        if refusal == "gone":
-            raise SimRefusal(400, "Plan no longer available")
 
     @staticmethod
     def _take(place: ContainerPlan | MachineOption) -> None:
         if place.free <= 0:
-            raise SimRefusal(400, "Not enough capacity for this plan in the requested location")
+            raise SimError(400, NO_CAPACITY)
         place.free -= 1
 
     @staticmethod
@@ -273,7 +251,7 @@ class FluenceState:
         place: ContainerPlan | MachineOption,
     ) -> SimInstance:
         instance = SimInstance(
-            id=f"inst_{secrets.token_hex(6)}",
+            id=new_id("inst_", 6),
             family=family,
             name=name,
             plan_id=plan_id,
@@ -288,10 +266,10 @@ class FluenceState:
     def _find(self, family: str, instance_id: str) -> SimInstance:
         instance = self.instances.get(instance_id)
         if instance is None or instance.family != family:
-            raise SimRefusal(404, "Instance not found")
+            raise SimError(404, "Instance not found")
         return instance
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Move every PENDING instance whose provisioning time has passed to ACTIVE or FAILED."""
         now = time.monotonic()
         for instance in self.instances.values():

@@ -16,19 +16,18 @@ returns the ended rental; an ended rental shows `ended_at`.
 from __future__ import annotations
 
 import re
-import secrets
-import threading
 import time
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request
 
-from providers.aivory.seed import GpuOffer, seed_offers
-from providers.simkit import SimulatorKnobs
+from providers.simulators.aivory.seed import GpuOffer, seed_offers
+from providers.simulators.book import AccountBook, Answer, known, new_id
+from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 SECONDS_PER_HOUR = Decimal(3600)
@@ -36,20 +35,6 @@ SECONDS_PER_HOUR = Decimal(3600)
 
 def _model_key(name: str) -> str:
     return _NOT_ALNUM.sub("", name.lower())
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-class SimError(Exception):
-    """An answer in AIVory's error format: `{"error": {"code", "message"}}` with `status`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -84,35 +69,40 @@ class SimRental:
             "fine_tuned": self.fine_tuned,
             "price_per_gpu_hour": f"{self.price:.4f}",
             "hold": str(self.price.quantize(Decimal("0.01"), rounding=ROUND_UP)),
-            "created_at": _rfc3339(self.created_at),
+            "created_at": rfc3339(self.created_at),
         }
         if self.status == "running":
             body["endpoint"] = f"{base_url}/v1/gpu/rentals/{self.rental_id}/endpoint"
         if self.reason is not None:
             body["reason"] = self.reason
         if self.ended_at is not None:
-            body["ended_at"] = _rfc3339(self.ended_at)
+            body["ended_at"] = rfc3339(self.ended_at)
         if self.cost is not None:
             body["cost"] = f"{self.cost:.4f}"
         return body
 
 
-class AivoryState:
+class AivoryState(AccountBook):
     """The simulated provider's offers and rentals, plus what it has been asked."""
 
+    REFUSALS: ClassVar[Mapping[Refusal, Answer]] = {
+        "capacity": (409, "No GPU of that offer is free right now", "no_capacity"),
+        "payment": (402, "Not enough credit for the rental's hold", "insufficient_credit"),
+        "conflict": (409, "A rental of this offer is already being started", "conflict"),
+        "gone": (409, "That offer is no longer listed", "offer_unavailable"),
+    }
+
     def __init__(self, knobs: SimulatorKnobs) -> None:
-        self.knobs = knobs
+        super().__init__(knobs)
         self.offers: list[GpuOffer] = seed_offers(knobs.seed)
         self.rentals: dict[str, SimRental] = {}
-        self.requests: Counter[str] = Counter()
         self.last_query: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests[f"{request.method} {request.url.path}"] += 1
-            if request.url.path.endswith("/offers"):
-                self.last_query = dict(request.query_params)
+        """Count the request; keep the query of the latest offer listing."""
+        super().record(request)
+        if request.url.path.endswith("/offers"):
+            self.last_query = dict(request.query_params)
 
     def read_offers(
         self,
@@ -122,8 +112,7 @@ class AivoryState:
         max_price: float | None,
     ) -> list[dict[str, object]]:
         """Drift every price, then list the offers passing all the given filters."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             for offer in self.offers:
                 offer.price = self.knobs.drift(offer.price)
             return [
@@ -137,9 +126,8 @@ class AivoryState:
 
     def rent(self, body: Any, base_url: str) -> dict[str, object]:
         request = read_rent_request(body)
-        with self._lock:
-            self._settle()
-            self._refuse_if_told()
+        with self.settled():
+            self.refuse_if_told()
             offer = next(
                 (
                     offer
@@ -150,16 +138,16 @@ class AivoryState:
                 None,
             )
             if offer is None:
-                raise SimError(409, "offer_unavailable", "That offer is no longer listed")
+                raise SimError(409, "That offer is no longer listed", "offer_unavailable")
             if offer.free <= 0:
                 raise SimError(
                     409,
-                    "no_capacity",
                     f"No {offer.gpu_model} is free at {offer.provider_id} in {offer.region}",
+                    "no_capacity",
                 )
             offer.free -= 1
             rental = SimRental(
-                rental_id=f"ar_{secrets.token_hex(8)}",
+                rental_id=new_id("ar_", 8),
                 listing=offer,
                 offer=offer,
                 model_id=request.model_id,
@@ -173,14 +161,12 @@ class AivoryState:
             return rental.to_json(base_url)
 
     def get(self, rental_id: str, base_url: str) -> dict[str, object]:
-        with self._lock:
-            self._settle()
+        with self.settled():
             return self._find(rental_id).to_json(base_url)
 
     def terminate(self, rental_id: str, base_url: str) -> dict[str, object]:
         """End the rental and bill it; an ended rental is returned as it ended."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             rental = self._find(rental_id)
             if rental.status != "terminated":
                 self._end(rental, reason=None)
@@ -188,44 +174,30 @@ class AivoryState:
 
     def interrupt(self, rental_id: str, base_url: str) -> dict[str, object]:
         """The upstream takes a spot GPU back: `terminated` with `reason: interrupted`."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             rental = self._find(rental_id)
             if not rental.listing.spot:
-                raise SimError(409, "conflict", "Only spot rentals can be interrupted")
+                raise SimError(409, "Only spot rentals can be interrupted", "conflict")
             if rental.status == "terminated":
-                raise SimError(409, "conflict", f"Rental {rental_id} has already ended")
+                raise SimError(409, f"Rental {rental_id} has already ended", "conflict")
             self._end(rental, reason="interrupted")
             return rental.to_json(base_url)
 
     def status_of(self, rental_id: str) -> str | None:
         """The rental's status now, or None for a rental this account never had."""
-        with self._lock:
-            self._settle()
+        with self.settled():
             rental = self.rentals.get(rental_id)
             return None if rental is None else rental.status
 
     def all_rentals(self, base_url: str) -> list[dict[str, object]]:
-        with self._lock:
-            self._settle()
-            return [rental.to_json(base_url) for rental in self.rentals.values()]
-
-    def _refuse_if_told(self) -> None:
-        refusal = self.knobs.next_refusal()
-        if refusal == "capacity":
-            raise SimError(409, "no_capacity", "No GPU of that offer is free right now")
-        if refusal == "payment":
-            raise SimError(402, "insufficient_credit", "Not enough credit for the rental's hold")
-        if refusal == "conflict":
-            raise SimError(409, "conflict", "A rental of this offer is already being started")
-        if refusal == "gone":
-            raise SimError(409, "offer_unavailable", "That offer is no longer listed")
+        with self.settled():
+            return [
+                {"id": rental.rental_id, **rental.to_json(base_url)}
+                for rental in self.rentals.values()
+            ]
 
     def _find(self, rental_id: str) -> SimRental:
-        rental = self.rentals.get(rental_id)
-        if rental is None:
-            raise SimError(404, "not_found", f"No rental {rental_id}")
-        return rental
+        return known(self.rentals, rental_id, f"No rental {rental_id}", "not_found")
 
     def _end(self, rental: SimRental, reason: str | None) -> None:
         now = time.monotonic()
@@ -238,7 +210,7 @@ class AivoryState:
             rental.offer.free += 1
             rental.offer = None
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Move every provisioning rental whose time has come to running."""
         now = time.monotonic()
         for rental in self.rentals.values():
@@ -261,26 +233,26 @@ class RentRequest:
 def read_rent_request(body: Any) -> RentRequest:
     """The rent body's fields, or a 400 `invalid_request` naming the first bad one."""
     if not isinstance(body, dict):
-        raise SimError(400, "invalid_request", "The body must be a JSON object")
+        raise SimError(400, "The body must be a JSON object", "invalid_request")
     names = []
     for name in ("gpu_model", "provider_id", "region"):
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise SimError(400, "invalid_request", f"{name} is required")
+            raise SimError(400, f"{name} is required", "invalid_request")
         names.append(value)
     texts: dict[str, str | None] = {}
     for name in ("model_id", "docker_image", "ssh_key"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
-            raise SimError(400, "invalid_request", f"{name} must be a string")
+            raise SimError(400, f"{name} must be a string", "invalid_request")
         texts[name] = value or None
     if texts["model_id"] is None and texts["docker_image"] is None:
-        raise SimError(400, "invalid_request", "model_id or docker_image is required")
+        raise SimError(400, "model_id or docker_image is required", "invalid_request")
     flags: dict[str, bool] = {}
     for name, default in (("spot", True), ("fine_tuned", False)):
         value = body.get(name, default)
         if not isinstance(value, bool):
-            raise SimError(400, "invalid_request", f"{name} must be a boolean")
+            raise SimError(400, f"{name} must be a boolean", "invalid_request")
         flags[name] = value
     return RentRequest(
         identity=(names[0], names[1], names[2], flags["spot"]),

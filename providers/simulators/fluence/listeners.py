@@ -14,8 +14,8 @@ import threading
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 
-from providers.simkit import RunningServer, serve_in_thread, stop_all
-from providers.workload_sim import WorkloadState, create_workload_app
+from providers.simulators.kit import RunningServer, serve_in_thread, stop_all
+from providers.simulators.workload import WorkloadState, create_workload_app
 
 
 def no_credentials(_: str | None, headers: Headers) -> Response | None:
