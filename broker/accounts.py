@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from broker.dbtypes import utcnow
-from broker.errors import not_found
+from broker.domain_errors import NotFound
 from broker.ledger_tables import Account, ApiKey
+from pricing.dbtypes import utcnow
 
 KEY_PREFIX = "gbk_"
 
@@ -40,7 +40,7 @@ def hash_key(secret: str) -> str:
 def get_account(session: Session, account_id: str) -> Account:
     account = session.get(Account, account_id)
     if account is None:
-        raise not_found(f"no account {account_id}")
+        raise NotFound(f"no account {account_id}")
     return account
 
 
@@ -66,7 +66,7 @@ def revoke_key(session: Session, account_id: str, key_id: str) -> ApiKey:
     """Revoke one key of the account; revoking a revoked key changes nothing."""
     row = session.get(ApiKey, key_id)
     if row is None or row.account_id != account_id:
-        raise not_found(f"account {account_id} has no key {key_id}")
+        raise NotFound(f"account {account_id} has no key {key_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()

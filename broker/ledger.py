@@ -20,159 +20,59 @@ so these invariants hold after every commit (`check_invariants` verifies them):
    hold is `captured` when any of it was charged, `released` when none was.
 6. An entry with a `dedupe_key` (a Stripe PaymentIntent) exists at most once.
 
-Structure: a functional core (`Balances`, the `plan_*` functions) decides which entries a request
-produces, or refuses it, from the current state alone. The shell around it locks that state,
-applies the plan and writes the entries. Locking: PostgreSQL takes `SELECT ... FOR UPDATE` on the
-account row, then on the hold row (always in that order, so two requests never deadlock on them;
-a path that also changes a rental locks the rental third, and a new row that refers to the account
-is inserted only after the account is locked: see `broker.rentals.actions.lock_rental`);
-SQLite transactions from `broker.db` begin IMMEDIATE, which serializes writers. The primitives
-never commit: the caller commits, so a rental's state change and its money move together. They
-write through the session's connection and return detached snapshots (a `Hold`, `LedgerEntry`);
-read balances with `balances`, not from an `Account` loaded earlier in the same session.
+Structure: a functional core (`broker.ledger_core`: `Balances`, the `plan_*` functions) decides
+which entries a request produces, or refuses it, from the current state alone. This module is the
+shell around it: it locks that state, applies the plan and writes the entries. Locking: PostgreSQL
+takes `SELECT ... FOR UPDATE` on the account row, then on the hold row (always in that order, so
+two requests never deadlock on them; a path that also changes a rental locks the rental third, and
+a new row that refers to the account is inserted only after the account is locked: see
+`broker.rentals.locking.lock_rental`); SQLite transactions from `broker.db` begin IMMEDIATE, which
+serializes writers. The primitives never commit: the caller commits, so a rental's state change and
+its money move together. They write through the session's connection and return detached snapshots
+(a `Hold`, `LedgerEntry`); read balances with `balances`, not from an `Account` loaded earlier in
+the same session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from broker.dbtypes import utcnow
-from broker.errors import APIError
+from broker.ledger_core import (
+    Balances,
+    HoldNotOpen,
+    Kind,
+    Move,
+    UnknownAccount,
+    UnknownHold,
+    hold_totals,
+    non_negative,
+    plan_charge,
+    plan_hold,
+    plan_release,
+    plan_settle,
+    run_moves,
+)
+from broker.ledger_core import InsufficientCredit as InsufficientCredit  # what callers catch
 from broker.ledger_tables import Account, Hold, LedgerEntry
-from pricing.money import format_usd
-
-Kind = Literal["topup", "grant", "hold", "release", "charge"]
-Move = tuple[Kind, int]
-
-# (sign on balance, sign on held) for each kind of entry.
-EFFECTS: dict[str, tuple[int, int]] = {
-    "topup": (1, 0),
-    "grant": (1, 0),
-    "hold": (0, 1),
-    "charge": (-1, -1),
-    "release": (0, -1),
-}
-
-
-class InsufficientCredit(APIError):
-    """The account's available credit does not cover the request; `missing` is the shortfall."""
-
-    def __init__(self, missing: int, available: int) -> None:
-        super().__init__(
-            402,
-            "insufficient_credit",
-            f"insufficient credit: {format_usd(missing)} USD more is needed (available "
-            f"{format_usd(available)} USD); add credit with POST /v1/wallet/topups",
-            missing=format_usd(missing),
-            available=format_usd(available),
-        )
-        self.missing = missing
-        self.available = available
-
-
-class HoldNotOpen(APIError):
-    """The hold was already settled or released; nothing was moved."""
-
-    def __init__(self, hold_id: str, status: str) -> None:
-        super().__init__(409, "conflict", f"hold {hold_id} is already {status}")
-        self.hold_status = status
-
-
-class UnknownAccount(APIError):
-    def __init__(self, account_id: str) -> None:
-        super().__init__(404, "not_found", f"no account {account_id}")
-
-
-class UnknownHold(APIError):
-    def __init__(self, hold_id: str) -> None:
-        super().__init__(404, "not_found", f"no hold {hold_id}")
+from pricing.dbtypes import table_of, utcnow
 
 
 class InvariantViolation(AssertionError):
     """The stored ledger contradicts itself; the message lists every broken invariant."""
 
 
-# ---- functional core ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Balances:
-    balance: int
-    held: int
-
-    @property
-    def available(self) -> int:
-        return self.balance - self.held
-
-    def apply(self, kind: str, amount: int) -> Balances:
-        on_balance, on_held = EFFECTS[kind]
-        return Balances(self.balance + on_balance * amount, self.held + on_held * amount)
-
-
-def _non_negative(amount: int, what: str) -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise ValueError(f"{what} must be a non-negative integer of micro-dollars, not {amount!r}")
-    return amount
-
-
-def run_moves(state: Balances, moves: Sequence[Move]) -> list[tuple[Move, Balances]]:
-    """Each non-zero move with the state after it; refuses a plan that overdraws the account."""
-    steps: list[tuple[Move, Balances]] = []
-    for kind, amount in moves:
-        if amount == 0:
-            continue
-        after = state.apply(kind, amount)
-        if after.available < 0:
-            raise InsufficientCredit(-after.available, state.available)
-        if after.held < 0:
-            raise ValueError(f"{kind} of {amount} would make the held amount negative")
-        steps.append(((kind, amount), after))
-        state = after
-    return steps
-
-
-def plan_hold(amount: int) -> list[Move]:
-    return [("hold", _non_negative(amount, "a hold"))]
-
-
-def plan_charge(hold_held: int, amount: int) -> list[Move]:
-    """Capture `amount`: from the hold first, any excess set aside from available credit."""
-    _non_negative(amount, "a charge")
-    return [("hold", max(0, amount - hold_held)), ("charge", amount)]
-
-
-def plan_settle(hold_held: int, final_charge: int) -> list[Move]:
-    """Capture `final_charge` and give back whatever remains set aside."""
-    moves = plan_charge(hold_held, final_charge)
-    remaining = max(hold_held, final_charge) - final_charge
-    return [*moves, ("release", remaining)]
-
-
-def plan_release(hold_held: int) -> list[Move]:
-    return [("release", hold_held)]
-
-
-def hold_totals(held: int, captured: int, moves: Iterable[tuple[str, int]]) -> tuple[int, int]:
-    """A hold's (held, captured) after `moves`: its held amount changes as the account's does."""
-    for kind, amount in moves:
-        held += EFFECTS[kind][1] * amount
-        captured += amount if kind == "charge" else 0
-    return held, captured
-
-
 # ---- database shell -----------------------------------------------------------------------
 # Core statements on the session's connection: this path runs for every metering tick, and the
 # ORM's unit of work would cost several times the database's own time here.
 
-_accounts = Account.__table__  # type: ignore[attr-defined]
-_holds = Hold.__table__  # type: ignore[attr-defined]
-_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+_accounts = table_of(Account)
+_holds = table_of(Hold)
+_entries = table_of(LedgerEntry)
 
 _LOCK_ACCOUNT = (
     select(_accounts.c.balance, _accounts.c.held)
@@ -187,7 +87,7 @@ _LOCK_ACCOUNT_OF_HOLD = (
     )
     .with_for_update(of=_accounts)
 )
-_LOCK_HOLD = select(_holds).where(_holds.c.id == bindparam("hold_id")).with_for_update()
+_LOCK_HOLD = _holds.select().where(_holds.c.id == bindparam("hold_id")).with_for_update()
 _SET_BALANCES = (
     update(_accounts)
     .where(_accounts.c.id == bindparam("account_id"))
@@ -313,7 +213,7 @@ def _credit(
     reference: str,
     dedupe_key: str | None,
 ) -> LedgerEntry:
-    if _non_negative(amount, f"a {kind}") == 0:
+    if non_negative(amount, f"a {kind}") == 0:
         raise ValueError(f"a {kind} must be positive")
     conn = _connection(session)
     steps = run_moves(_lock_account(conn, account_id), [(kind, amount)])

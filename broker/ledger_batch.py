@@ -17,17 +17,14 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from broker.db import bulk_insert, bulk_update
-from broker.dbtypes import utcnow
 from broker.ledger import (
-    Balances,
-    Move,
     _accounts,
     _connection,
     _entries,
     _holds,
-    hold_totals,
-    run_moves,
 )
+from broker.ledger_core import Balances, Move, hold_totals, run_moves
+from pricing.dbtypes import utcnow
 
 
 @dataclass
@@ -93,11 +90,6 @@ def lock_holds(session: Session, hold_ids: Sequence[str]) -> LockedHolds:
         )
     ]
     return LockedHolds(accounts, holds)
-
-
-def move_holds(session: Session, hold_ids: Sequence[str], plan: HoldPlan) -> dict[str, Moved]:
-    """Lock and apply `plan` to each open hold in `hold_ids` (see `move_locked`)."""
-    return move_locked(session, lock_holds(session, hold_ids), plan)
 
 
 def move_locked(session: Session, locked: LockedHolds, plan: HoldPlan) -> dict[str, Moved]:

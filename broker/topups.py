@@ -29,9 +29,9 @@ from sqlmodel import Session, col, select, update
 
 from broker import ledger
 from broker.db import Database
-from broker.dbtypes import utcnow
-from broker.errors import APIError, conflict
+from broker.domain_errors import Conflict, Malformed, NotConfigured, ProviderFailed
 from broker.ledger_tables import StripeEvent, Topup
+from pricing.dbtypes import utcnow
 from pricing.money import format_usd
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _secret(value: SecretStr | None) -> str | None:
 def stripe_client(settings: CoreSettings) -> stripe.StripeClient:
     api_key = _secret(settings.stripe_api_key)
     if not api_key:
-        raise APIError(503, "not_configured", "top-ups are disabled: set GPUBROKER_STRIPE_API_KEY")
+        raise NotConfigured("top-ups are disabled: set GPUBROKER_STRIPE_API_KEY")
     base = settings.stripe_api_base
     # Network retries are safe: every create carries our idempotency key.
     return stripe.StripeClient(
@@ -103,7 +103,7 @@ def create_topup(
     client = stripe_client(settings)
     topup = _record_topup(db, account_id, amount, idempotency_key)
     if topup.amount != amount:
-        raise conflict(
+        raise Conflict(
             f"Idempotency-Key {idempotency_key!r} was already used for a top-up of "
             f"{format_usd(topup.amount)} USD; use a new key for a different amount"
         )
@@ -123,14 +123,14 @@ def create_topup(
             )
     except stripe.StripeError as exc:
         log.warning("stripe refused top-up %s: %s", topup.id, type(exc).__name__)
-        raise APIError(
-            502, "provider_error", "the payment provider did not accept the top-up; retry later"
+        raise ProviderFailed(
+            "the payment provider did not accept the top-up; retry later"
         ) from exc
     if topup.payment_intent_id is None:
         with db.session() as session:
             session.exec(
                 update(Topup)
-                .where(Topup.id == topup.id, col(Topup.payment_intent_id).is_(None))
+                .where(col(Topup.id) == topup.id, col(Topup.payment_intent_id).is_(None))
                 .values(payment_intent_id=intent.id)
             )
         topup.payment_intent_id = intent.id
@@ -141,21 +141,18 @@ def verify_event(settings: CoreSettings, payload: bytes, signature: str | None) 
     """The event, if `Stripe-Signature` proves Stripe sent this exact payload recently."""
     secret = _secret(settings.stripe_webhook_secret)
     if not secret:
-        raise APIError(
-            503, "not_configured", "webhooks are disabled: set GPUBROKER_STRIPE_WEBHOOK_SECRET"
-        )
+        raise NotConfigured("webhooks are disabled: set GPUBROKER_STRIPE_WEBHOOK_SECRET")
     try:
-        return stripe.Webhook.construct_event(payload, signature, secret)
+        event: stripe.Event = stripe.Webhook.construct_event(payload, signature, secret)
+        return event
     except stripe.SignatureVerificationError as exc:
         log.warning("stripe webhook refused: signature does not verify")
-        raise APIError(
-            400,
-            "invalid_request",
+        raise Malformed(
             "the Stripe-Signature header does not verify against this payload",
             param="Stripe-Signature",
         ) from exc
     except ValueError as exc:
-        raise APIError(400, "invalid_request", "the webhook payload is not a Stripe event") from exc
+        raise Malformed("the webhook payload is not a Stripe event") from exc
 
 
 def _record_event(session: Session, event_id: str, event_type: str, intent_id: str | None) -> bool:
@@ -165,9 +162,9 @@ def _record_event(session: Session, event_id: str, event_type: str, intent_id: s
         dialect.insert(StripeEvent)
         .values(id=event_id, type=event_type, payment_intent_id=intent_id, received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["id"])
-        .returning(StripeEvent.id)  # type: ignore[arg-type]
+        .returning(col(StripeEvent.id))
     )
-    return session.exec(statement).first() is not None  # type: ignore[call-overload]
+    return session.exec(statement).first() is not None
 
 
 @dataclass(frozen=True)

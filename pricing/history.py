@@ -28,8 +28,9 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, true
 from sqlalchemy.orm import Session, aliased
+from sqlmodel import col
 
-from broker.models import PricePoint
+from pricing.history_table import PricePoint
 from pricing.offer import Offer, Tier
 
 log = logging.getLogger("gpubroker.pricing")
@@ -83,12 +84,13 @@ class PriceHistory:
 
     def _load(self) -> dict[str, int]:
         latest = (
-            select(PricePoint.offer_id, func.max(PricePoint.at).label("at"))
-            .group_by(PricePoint.offer_id)
+            select(col(PricePoint.offer_id), func.max(col(PricePoint.at)).label("at"))
+            .group_by(col(PricePoint.offer_id))
             .subquery()
         )
-        query = select(PricePoint.offer_id, PricePoint.price).join(
-            latest, (PricePoint.offer_id == latest.c.offer_id) & (PricePoint.at == latest.c.at)
+        query = select(col(PricePoint.offer_id), col(PricePoint.price)).join(
+            latest,
+            (col(PricePoint.offer_id) == latest.c.offer_id) & (col(PricePoint.at) == latest.c.at),
         )
         with self._db.session() as session:
             self._last = {offer_id: price for offer_id, price in session.execute(query)}
@@ -158,14 +160,14 @@ def _filters(query: HistoryQuery) -> list[ColumnElement[bool]]:
     """The conditions other than time: they select the offers a query is about."""
     conditions: list[ColumnElement[bool]] = []
     if query.gpus is not None:
-        conditions.append(PricePoint.gpu.in_(sorted(query.gpus)))
+        conditions.append(col(PricePoint.gpu).in_(sorted(query.gpus)))
     if query.providers:
-        conditions.append(PricePoint.provider.in_(sorted(query.providers)))
+        conditions.append(col(PricePoint.provider).in_(sorted(query.providers)))
     if query.tier is not None:
-        conditions.append(PricePoint.tier == query.tier.value)
+        conditions.append(col(PricePoint.tier) == query.tier.value)
     if query.region:
         conditions.append(
-            func.lower(PricePoint.region).contains(query.region.lower(), autoescape=True)
+            func.lower(col(PricePoint.region)).contains(query.region.lower(), autoescape=True)
         )
     return conditions
 
@@ -174,26 +176,26 @@ def _in_time_range(query: HistoryQuery, matching: list[ColumnElement[bool]]) -> 
     """Points inside [since, until], plus each matching offer's last point before `since`."""
     window: list[ColumnElement[bool]] = []
     if query.since is not None:
-        window.append(PricePoint.at >= query.since)
+        window.append(col(PricePoint.at) >= query.since)
     if query.until is not None:
-        window.append(PricePoint.at <= query.until)
+        window.append(col(PricePoint.at) <= query.until)
     if query.since is None:
         return and_(true(), *window)
     ranked = (
         select(
-            PricePoint.id,
+            col(PricePoint.id),
             func.row_number()
             .over(
-                partition_by=PricePoint.offer_id,
-                order_by=(PricePoint.at.desc(), PricePoint.id.desc()),
+                partition_by=col(PricePoint.offer_id),
+                order_by=(col(PricePoint.at).desc(), col(PricePoint.id).desc()),
             )
             .label("rank"),
         )
-        .where(*matching, PricePoint.at < query.since)
+        .where(*matching, col(PricePoint.at) < query.since)
         .subquery()
     )
     level_at_since = select(ranked.c.id).where(ranked.c.rank == 1)
-    return or_(and_(*window), PricePoint.id.in_(level_at_since))
+    return or_(and_(*window), col(PricePoint.id).in_(level_at_since))
 
 
 def query_history(db: SessionFactory, query: HistoryQuery) -> HistoryPage:
@@ -204,11 +206,11 @@ def query_history(db: SessionFactory, query: HistoryQuery) -> HistoryPage:
         after_at, after_id = decode_cursor(query.cursor)
         statement = statement.where(
             or_(
-                PricePoint.at > after_at,
-                and_(PricePoint.at == after_at, PricePoint.id > after_id),
+                col(PricePoint.at) > after_at,
+                and_(col(PricePoint.at) == after_at, col(PricePoint.id) > after_id),
             )
         )
-    statement = statement.order_by(PricePoint.at, PricePoint.id).limit(query.limit + 1)
+    statement = statement.order_by(col(PricePoint.at), col(PricePoint.id)).limit(query.limit + 1)
     with db.session(read_only=True) as session:
         rows = list(session.execute(statement).scalars())
     page = rows[: query.limit]
@@ -238,12 +240,15 @@ def prune_history(db: SessionFactory, cutoff: datetime) -> int:
     """Delete points older than `cutoff`, keeping each offer's last one before it; the count."""
     newer = aliased(PricePoint)
     superseded = exists().where(
-        newer.offer_id == PricePoint.offer_id,
-        newer.at < cutoff,
-        or_(newer.at > PricePoint.at, and_(newer.at == PricePoint.at, newer.id > PricePoint.id)),
+        col(newer.offer_id) == col(PricePoint.offer_id),
+        col(newer.at) < cutoff,
+        or_(
+            col(newer.at) > col(PricePoint.at),
+            and_(col(newer.at) == col(PricePoint.at), col(newer.id) > col(PricePoint.id)),
+        ),
     )
     with db.session() as session:
-        result = session.execute(delete(PricePoint).where(PricePoint.at < cutoff, superseded))
+        result = session.execute(delete(PricePoint).where(col(PricePoint.at) < cutoff, superseded))
     deleted = int(getattr(result, "rowcount", 0) or 0)
     log.info("price history: pruned %d points older than %s", deleted, cutoff.isoformat())
     return deleted

@@ -38,8 +38,3 @@ def to_micros(value: object) -> int:
 def format_usd(micros: int) -> str:
     """Micro-dollars to the API's decimal string: 287000 -> "0.287000"."""
     return str((Decimal(micros) / MICROS_PER_DOLLAR).quantize(_MICRO))
-
-
-def scale(micros: int, factor: Decimal) -> int:
-    """Multiply an amount by an exact factor, rounding half up to the micro-dollar."""
-    return int((Decimal(micros) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))

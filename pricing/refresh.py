@@ -4,6 +4,9 @@ A provider that fails or hangs only delays its own job: the adapter's timeouts b
 tenacity has already retried transient faults, and the other providers' jobs run on other
 threads. Whatever goes wrong is recorded in the catalog (the provider turns stale, its last good
 offers stay), never raised into the scheduler.
+
+The refresher knows the providers only as offer sources (`pricing.source`), so the catalog side
+stays below the adapters and imports none of their code.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pricing import metrics
 from pricing.catalog import Catalog
 from pricing.history import PriceHistory
-from providers.base import Provider, ProviderError
+from pricing.source import OfferSource, SourceError
 
 log = logging.getLogger("gpubroker.refresh")
 
@@ -32,7 +35,7 @@ class Refresher:
     def __init__(
         self,
         catalog: Catalog,
-        adapters: Mapping[str, Provider],
+        adapters: Mapping[str, OfferSource],
         history: PriceHistory | None = None,
         *,
         interval_seconds: float = 60.0,
@@ -53,7 +56,7 @@ class Refresher:
         started = time.perf_counter()
         try:
             page = adapter.list_offers()
-        except ProviderError as exc:
+        except SourceError as exc:
             log.warning("refresh of %s failed: %s", provider, exc.message)
             self._observe_failure(provider, "provider", started)
             self.catalog.record_failure(provider, exc.message)
@@ -66,7 +69,7 @@ class Refresher:
         metrics.REFRESH_SECONDS.labels(provider, "ok").observe(time.perf_counter() - started)
         fetched_at = self._clock()
         offers = self.catalog.replace_offers(
-            provider, page.offers, fetched_at, skipped=len(page.skipped)
+            provider, list(page.offers), fetched_at, skipped=len(page.skipped)
         )
         log.info(
             "refreshed %s: %d offers, %d items skipped", provider, len(offers), len(page.skipped)

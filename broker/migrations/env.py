@@ -14,9 +14,10 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 # Imported for their side effect: registering their tables on SQLModel.metadata.
-from broker import ledger_tables, models  # noqa: F401
+from broker import ledger_tables  # noqa: F401
 from broker.db import make_engine, normalize_url
 from broker.rentals import tables as rental_tables  # noqa: F401
+from pricing import history_table  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -3,7 +3,7 @@
 Every function here runs inside the caller's transaction, beside the rental's state change, so
 the money and the state commit together or not at all (never from an in-memory queue). The
 caller holds the locks in the broker's one order (the account, then the hold, then the rental:
-`broker.rentals.actions.lock_rental` takes all three), and every status change goes through the
+`broker.rentals.locking.lock_rental` takes all three), and every status change goes through the
 lifecycle's transition table, so a path that comes second finds the change and an illegal one
 raises instead of being written.
 """
@@ -97,3 +97,9 @@ def release_hold(session: Session, rental: Rental) -> None:
     hold = session.get(Hold, rental.hold_id, populate_existing=True)
     if hold is not None and hold.status == "open":
         ledger.settle(session, hold.id, 0)
+
+
+def undo_start(session: Session, rental: Rental) -> None:
+    """A start the provider did not carry out: its hold is given back and it is stopped."""
+    release_hold(session, rental)
+    rental.status = advance(rental.status, Event.START_FAILED)

@@ -17,17 +17,19 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session, select
 
 from broker.db import Database, bulk_update
-from broker.ledger import Balances, Move
 from broker.ledger_batch import HoldState, lock_holds, move_locked
+from broker.ledger_core import Balances, Move
 from broker.rentals.accounting import begin_action, close, finish_action
-from broker.rentals.actions import lock_rental
 from broker.rentals.billing import Billing, hold_for
 from broker.rentals.lifecycle import Action, RentalStatus, decide
+from broker.rentals.locking import lock_rental
 from broker.rentals.tables import Rental
+from pricing.dbtypes import table_of
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import NotSupported, RentalProvider
 
@@ -35,7 +37,7 @@ log = logging.getLogger("gpubroker.rentals")
 BATCH = 2500
 
 
-_rentals = Rental.__table__  # type: ignore[attr-defined]
+_rentals = table_of(Rental)
 _BILLING_COLUMNS = [
     _rentals.c[name]
     for name in (
@@ -117,7 +119,7 @@ class Meter:
         broke: list[str] = []
         for start in range(0, len(ids), BATCH):
             batch = ids[start : start + BATCH]
-            broke += self.db.transact(lambda session, batch=batch: self._tick(session, batch))
+            broke += self.db.transact(partial(self._tick, ids=batch))
             report.billed += min(BATCH, len(ids) - start)
         report.out_of_credit = broke
         for rental_id in broke:

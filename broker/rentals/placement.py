@@ -12,26 +12,37 @@ broker that dies in between leaves an open row that names exactly where an orpha
 running; reconciliation reports it, and ends the instance where the provider shows it. The
 credentials a provider returns only in its answer (`Instance.upstream`) are sealed onto the
 rental in the same transaction that closes the row, so they survive any crash after it.
+
+Renting and recovering an interrupted spot rental both place a rental this one way
+(`place_rental`): fail over through the candidates, then, under the rental's lock, record where it
+landed (provider, offer, handle, shape, price, SSH details; billing starts if it already runs) or
+what it becomes when nothing would start it. A rental that ended meanwhile keeps its end, and the
+instance that landed for it is terminated.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from broker import credentials, ledger
 from broker.db import Database
-from broker.dbtypes import utcnow
+from broker.rentals.accounting import close, start_billing
 from broker.rentals.billing import hold_for
+from broker.rentals.lifecycle import RentalStatus
+from broker.rentals.locking import lock_rental
 from broker.rentals.ranking import Blocklist
 from broker.rentals.tables import Placement as PlacementRow
+from broker.rentals.tables import Rental
+from pricing.dbtypes import utcnow
 from pricing.offer import Offer
 from providers.base import ProviderError
-from providers.rental import Instance, RentalProvider, Workload, scope_of
+from providers.rental import Instance, InstanceStatus, RentalProvider, Workload, scope_of
 
 log = logging.getLogger("gpubroker.rentals")
 
@@ -43,6 +54,87 @@ class Placement:
     offer: Offer | None = None
     instance: Instance | None = None
     attempts: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """What a rental becomes when no candidate would start it, and the reason it records."""
+
+    status: RentalStatus
+    reason: str
+
+
+def place_rental(
+    db: Database,
+    adapters: Mapping[str, RentalProvider],
+    clock: Callable[[], datetime],
+    *,
+    rental_id: str,
+    hold_id: str,
+    candidates: Sequence[Offer],
+    workload: Workload,
+    hold_seconds: int,
+    max_attempts: int,
+    unplaced: Unplaced,
+    landed_reason: Callable[[Offer], str] | None = None,
+) -> Rental:
+    """Place a provisioning rental whose hold covers `candidates[0]`, and record the outcome."""
+    placement = place(
+        db,
+        adapters,
+        rental_id=rental_id,
+        hold_id=hold_id,
+        held_for_price=candidates[0].price_per_hour,
+        hold_seconds=hold_seconds,
+        candidates=candidates,
+        workload=workload,
+        max_attempts=max_attempts,
+    )
+    offer, instance = placement.offer, placement.instance
+
+    def record(session: Session) -> Rental:
+        rental = lock_rental(session, rental_id)
+        rental.attempts = [*rental.attempts, *placement.attempts]
+        if rental.status != RentalStatus.PROVISIONING or rental.handle is not None:
+            log.info("rental %s ended while it was being placed", rental_id)
+        elif offer is None or instance is None:
+            close(session, rental, unplaced.status, clock(), unplaced.reason)
+        else:
+            land(rental, offer, instance, clock())
+            if landed_reason is not None:
+                rental.reason = landed_reason(offer)
+        session.add(rental)
+        return rental
+
+    rental = db.transact(record)
+    if offer is not None and instance is not None and rental.handle != instance.handle:
+        adapters[offer.provider].terminate(instance.handle)
+    return rental
+
+
+def land(rental: Rental, offer: Offer, instance: Instance, now: datetime) -> None:
+    """Record that the rental runs (or starts) as `instance` of `offer`.
+
+    The placement is billed at its own price from zero seconds: what an earlier placement of the
+    same rental ran and was charged moves to `earlier_*` (nothing, for a new rental).
+    """
+    rental.provider, rental.offer_id, rental.handle = offer.provider, offer.id, instance.handle
+    rental.region, rental.tier, rental.gpu = offer.region, offer.tier.value, offer.gpu
+    rental.gpu_count, rental.price_per_hour = offer.gpu_count, offer.price_per_hour
+    rental.ssh, rental.ended_at = ssh_json(instance), None
+    rental.earlier_seconds += rental.billed_seconds
+    rental.earlier_charged += rental.charged
+    rental.billed_seconds, rental.charged = 0, 0
+    if instance.status is InstanceStatus.RUNNING:
+        start_billing(rental, now)
+
+
+def ssh_json(instance: Instance) -> dict[str, object] | None:
+    """An instance's SSH details as the rental stores them, or None where it has none."""
+    if instance.ssh is None:
+        return None
+    ssh = instance.ssh
+    return {"host": ssh.host, "port": ssh.port, "user": ssh.user, "command": ssh.command}
 
 
 def place(

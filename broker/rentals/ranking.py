@@ -9,6 +9,7 @@ rest of this request, as SkyPilot's failover blocks a zone, a region or a cloud.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pricing.index import CatalogIndex
 from pricing.offer import Offer, Tier
@@ -29,7 +30,7 @@ class Constraints:
     providers: tuple[str, ...] = ()
 
 
-def _query(constraints: Constraints, **changes: object) -> OfferQuery:
+def _query(constraints: Constraints, **changes: Any) -> OfferQuery:
     """The catalog query for the constraints: available offers, cheapest effective price first."""
     query = OfferQuery(
         gpus=constraints.gpus,
@@ -56,7 +57,8 @@ def offered_counts(index: CatalogIndex, constraints: Constraints) -> list[int] |
     more: the counts such offers do come in (empty when there are none at all). None otherwise.
 
     Asking for more GPUs than any matching offer (or host) ever has is bad input, not a lack
-    of capacity, so the caller answers it with a 422 naming `gpu_count` rather than a 503.
+    of capacity, so the caller refuses it as invalid, naming `gpu_count`, rather than as no
+    capacity.
     """
     anywhere = _query(constraints, gpu_count=None, available=None)
     if index.search(replace(anywhere, min_gpu_count=constraints.gpu_count, limit=1)).offers:

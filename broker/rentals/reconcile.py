@@ -21,21 +21,22 @@ Providers whose API cannot list instances are skipped and say so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from prometheus_client import Counter
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from broker.db import Database
-from broker.dbtypes import utcnow
 from broker.ownership import Verdict, exclusive_providers, judge, resolve_deployment
 from broker.rentals.accounting import close
-from broker.rentals.service import lock_rental
+from broker.rentals.locking import lock_rental
 from broker.rentals.tables import LIVE_STATUSES, Placement, ReconcileRun, Rental
+from pricing.dbtypes import utcnow
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import Instance, InstanceStatus, NotSupported, RentalProvider
 
@@ -156,7 +157,7 @@ class Reconciler:
                 continue  # a placement (a spot recovery) is under way
             # One transaction per rental: each takes its own account's lock first, so a pass
             # never holds two accounts at once (the meter locks a batch of them in id order).
-            if self.db.transact(lambda session, rid=rental_id: self._fail_one(session, rid)):
+            if self.db.transact(partial(self._fail_one, rental_id=rental_id)):
                 report.failed_placements.append(rental_id)
                 FINDINGS.labels("failed_placement", "").inc()
 
@@ -196,11 +197,16 @@ class Reconciler:
                     )
                 ).all()
             )
+        # Both queries leave out the null handles that the columns allow.
+        live_handles = cast(dict[str, str], live)
+        placed_handles = cast(set[str], placed)
         exclusive = name in self.exclusive
         for instance in instances:
-            if instance.handle in live or instance.status in ENDED:
+            if instance.handle in live_handles or instance.status in ENDED:
                 continue
-            verdict = judge(instance, self.deployment, exclusive=exclusive, placed_handles=placed)
+            verdict = judge(
+                instance, self.deployment, exclusive=exclusive, placed_handles=placed_handles
+            )
             if verdict is not Verdict.OWN:
                 self._skip(name, instance, verdict, report)
                 continue
@@ -208,7 +214,7 @@ class Reconciler:
                 continue
             self._terminate_orphan(name, adapter, instance, report)
         listed = {i.handle for i in instances if i.status not in ENDED}
-        for handle, rental_id in live.items():
+        for handle, rental_id in live_handles.items():
             if handle not in listed and self._gone(adapter, handle):
                 self._end_lost(rental_id, handle, report)
 
@@ -287,9 +293,12 @@ class Reconciler:
                 )
             )
             session.flush()
-            newest = session.exec(
-                select(ReconcileRun.id).order_by(col(ReconcileRun.id).desc()).limit(KEEP_RUNS)
-            ).all()
+            newest = cast(  # ids of stored runs, never null
+                Sequence[int],
+                session.exec(
+                    select(ReconcileRun.id).order_by(col(ReconcileRun.id).desc()).limit(KEEP_RUNS)
+                ).all(),
+            )
             if len(newest) == KEEP_RUNS:
                 session.exec(delete(ReconcileRun).where(col(ReconcileRun.id) < min(newest)))
 

@@ -6,19 +6,17 @@ the hold). A crash between a provider accepting and that last commit leaves a re
 handle and an instance nobody knows; the reconciliation job ends the first and terminates the
 second, so neither money nor instances leak.
 
-Concurrency. Every transaction that changes a rental takes its row locks in one order: the
-account, then the hold, then the rental (`lock_rental`); a new rental row is inserted only after
-its account is locked by the hold. Transactions run through `Database.transact`, which retries
-the ones a deadlock or serialization failure rolled back. Stop, start and terminate decide under
-the rental's lock with the lifecycle's pure rules (`broker.rentals.lifecycle`) and mark
-themselves in flight before the provider call, so a second action arriving meanwhile is a 409 (or
-a replay of a stop or terminate already done), never a second hold or provider call.
+Concurrency. Every transaction that changes a rental takes its row locks in one order: the account,
+then the hold, then the rental (`broker.rentals.locking`); a new rental row is inserted only after
+its account is locked by the hold. Transactions run through `Database.transact`, which retries the
+ones a deadlock or serialization failure rolled back. Stop, start and terminate decide under the
+rental's lock with the lifecycle's pure rules (`broker.rentals.lifecycle`) and mark themselves in
+flight before the provider call, so a second action arriving meanwhile is refused as a conflict (or
+is a replay of a stop or terminate already done), never a second hold or provider call.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -29,21 +27,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broker import ledger
+from broker.accounts import hash_key
 from broker.db import Database
-from broker.errors import APIError, conflict, invalid, not_found
+from broker.domain_errors import Conflict, DomainError, Invalid, NoCapacity, NotFound
 from broker.ledger_tables import new_id
-from broker.rentals.accounting import close, start_billing
-from broker.rentals.actions import RentalActions, lock_rental
+from broker.rentals.actions import RentalActions
 from broker.rentals.billing import hold_for
 from broker.rentals.lifecycle import RentalStatus
-from broker.rentals.placement import Placement, place
+from broker.rentals.placement import Unplaced, place_rental
 from broker.rentals.ranking import Constraints, offered_counts, rank
+from broker.rentals.request import RentRequest, request_hash
 from broker.rentals.tables import Rental
 from pricing.catalog import Catalog
 from pricing.offer import Offer
 from providers.rental import (
-    Instance,
-    InstanceStatus,
     RentalProvider,
     UnsupportedWorkload,
     Workload,
@@ -54,30 +51,10 @@ Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
-class RentRequest:
-    """A validated rent request; `body` is its canonical JSON (hashed for idempotency)."""
-
-    workload: Workload
-    body: dict[str, object]
-    offer_id: str | None = None
-    constraints: Constraints | None = None
-    max_price: int | None = None
-    recover: bool = False
-
-
-@dataclass(frozen=True)
 class Created:
     rental: Rental
     rental_key: str | None  # shown once, when the rental was created by this call
     replayed: bool
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def request_hash(body: Mapping[str, object]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class RentalService(RentalActions):
@@ -101,7 +78,8 @@ class RentalService(RentalActions):
     # -- renting ---------------------------------------------------------------------------
 
     def rent(self, account_id: str, request: RentRequest, idempotency_key: str | None) -> Created:
-        """Rent the best candidate that starts; 402 / 422 / 503 before any money moves."""
+        """Rent the best candidate that starts; refused (credit, request, capacity) before any
+        money moves."""
         digest = request_hash(request.body)
         if idempotency_key:
             replay = self._replay(account_id, idempotency_key, digest)
@@ -131,7 +109,6 @@ class RentalService(RentalActions):
             session.flush()
             return rental
 
-        first = candidates[0]
         try:
             rental = self.db.transact(record)
         except IntegrityError:
@@ -139,34 +116,38 @@ class RentalService(RentalActions):
             if replay is None:
                 raise
             return replay
-        placement = place(
-            self.db,
-            self.adapters,
-            rental_id=rental.id,
-            hold_id=rental.hold_id or "",
-            held_for_price=first.price_per_hour,
-            hold_seconds=self.min_hold_seconds,
-            candidates=candidates,
-            workload=request.workload,
-            max_attempts=self.max_attempts,
+        return Created(
+            place_rental(
+                self.db,
+                self.adapters,
+                self.clock,
+                rental_id=rental.id,
+                hold_id=rental.hold_id or "",
+                candidates=candidates,
+                workload=request.workload,
+                hold_seconds=self.min_hold_seconds,
+                max_attempts=self.max_attempts,
+                unplaced=Unplaced(RentalStatus.FAILED, "no provider could start it"),
+            ),
+            rental_key,
+            replayed=False,
         )
-        return Created(self._record_placement(rental.id, placement), rental_key, replayed=False)
 
     def candidates(self, request: RentRequest) -> list[Offer]:
         """The offers this request may land on, best first, each able to run the workload."""
         if request.offer_id is not None:
             offer = self.catalog.index.get(request.offer_id)
             if offer is None:
-                raise not_found(f"no offer {request.offer_id}; search GET /v1/offers again")
+                raise NotFound(f"no offer {request.offer_id}; search the offers again")
             if not offer.available:
-                raise conflict(f"offer {offer.id} is not available at {offer.provider} now")
+                raise Conflict(f"offer {offer.id} is not available at {offer.provider} now")
             if offer.provider in self.catalog.stale_providers():
-                raise conflict(
+                raise Conflict(
                     f"offer {offer.id} is stale: {offer.provider} could not be refreshed; "
                     "pick a fresh offer or retry shortly"
                 )
             if request.max_price is not None and offer.price_per_gpu_hour > request.max_price:
-                raise conflict(f"offer {offer.id} costs more than max_price per GPU-hour")
+                raise Conflict(f"offer {offer.id} costs more than max_price per GPU-hour")
             self._check_workload(offer, request.workload)
             return [offer]
         constraints = request.constraints or Constraints()
@@ -174,24 +155,22 @@ class RentalService(RentalActions):
         if not ranked:
             counts = offered_counts(self.catalog.index, constraints)
             if counts:
-                raise invalid(
+                raise Invalid(
                     f"no offer matching {describe(constraints)} has {constraints.gpu_count} GPUs; "
                     f"they come with {', '.join(map(str, counts))}: ask for fewer",
                     param="gpu_count",
                 )
-            raise APIError(
-                503,
-                "no_capacity",
+            raise NoCapacity(
                 f"no available offer matches {describe(constraints)}",
                 attempts=[],
             )
         runnable: list[Offer] = []
-        first_refusal: APIError | None = None
+        first_refusal: DomainError | None = None
         for offer in ranked:
             try:
                 self._check_workload(offer, request.workload)
                 runnable.append(offer)
-            except APIError as refusal:
+            except Invalid as refusal:
                 first_refusal = first_refusal or refusal
         if not runnable and first_refusal is not None:
             raise first_refusal
@@ -201,7 +180,7 @@ class RentalService(RentalActions):
         try:
             self.adapters[offer.provider].check_workload(offer, workload)
         except UnsupportedWorkload as exc:
-            raise invalid(
+            raise Invalid(
                 f"{offer.provider} cannot run this workload on {offer.id}: {exc.message}",
                 param=exc.field,
             ) from None
@@ -217,40 +196,11 @@ class RentalService(RentalActions):
         if existing is None:
             return None
         if existing.request_hash != digest:
-            raise conflict(
+            raise Conflict(
                 "this Idempotency-Key was used with a different request body; use a new key",
                 param="Idempotency-Key",
             )
         return Created(existing, None, replayed=True)
-
-    def _record_placement(self, rental_id: str, placement: Placement) -> Rental:
-        """Commit where the rental landed, or fail it and release its hold."""
-        offer, instance = placement.offer, placement.instance
-
-        def record(session: Session) -> Rental:
-            rental = lock_rental(session, rental_id)
-            rental.attempts = placement.attempts
-            if rental.status != RentalStatus.PROVISIONING or rental.handle is not None:
-                log.info("rental %s ended while it was being placed", rental_id)
-            elif offer is None or instance is None:
-                close(
-                    session, rental, RentalStatus.FAILED, self.clock(), "no provider could start it"
-                )
-            else:
-                rental.provider, rental.offer_id = offer.provider, offer.id
-                rental.handle, rental.region = instance.handle, offer.region
-                rental.gpu, rental.gpu_count = offer.gpu, offer.gpu_count
-                rental.tier, rental.price_per_hour = offer.tier.value, offer.price_per_hour
-                rental.ssh = ssh_json(instance)
-                if instance.status is InstanceStatus.RUNNING:
-                    start_billing(rental, self.clock())
-            session.add(rental)
-            return rental
-
-        rental = self.db.transact(record)
-        if offer is not None and instance is not None and rental.handle != instance.handle:
-            self.adapters[offer.provider].terminate(instance.handle)
-        return rental
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -258,7 +208,7 @@ class RentalService(RentalActions):
         with self.db.session(read_only=True) as session:
             rental = session.get(Rental, rental_id)
         if rental is None or rental.account_id != account_id:
-            raise not_found(f"no rental {rental_id}")
+            raise NotFound(f"no rental {rental_id}")
         return rental
 
     def list(
@@ -272,13 +222,6 @@ class RentalService(RentalActions):
         statement = statement.order_by(col(Rental.created_at).desc()).limit(limit)
         with self.db.session(read_only=True) as session:
             return list(session.exec(statement))
-
-
-def ssh_json(instance: Instance) -> dict[str, object] | None:
-    if instance.ssh is None:
-        return None
-    ssh = instance.ssh
-    return {"host": ssh.host, "port": ssh.port, "user": ssh.user, "command": ssh.command}
 
 
 def describe(constraints: Constraints) -> str:

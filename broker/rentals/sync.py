@@ -22,30 +22,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlmodel import Session, col, select
 
 from broker import ledger
 from broker.db import Database
 from broker.rentals import observed
-from broker.rentals.accounting import close, finish_action, start_billing
-from broker.rentals.actions import lock_rental, undo_start
+from broker.rentals.accounting import close, finish_action, start_billing, undo_start
 from broker.rentals.billing import hold_for
 from broker.rentals.lifecycle import Action, Event, RentalStatus, advance
-from broker.rentals.placement import place
-from broker.rentals.ranking import Blocklist, Constraints, rank
-from broker.rentals.service import ssh_json
+from broker.rentals.locking import lock_rental
+from broker.rentals.placement import Unplaced, place_rental, ssh_json
+from broker.rentals.ranking import Blocklist, rank
+from broker.rentals.request import constraints_of, workload_of
 from broker.rentals.tables import Rental
 from pricing.catalog import Catalog
-from pricing.offer import Tier
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import (
     Instance,
     InstanceStatus,
     RentalProvider,
     UnsupportedWorkload,
-    Workload,
-    WorkloadMode,
 )
 
 log = logging.getLogger("gpubroker.rentals")
@@ -215,7 +213,8 @@ class StatusSync:
             if rental.action == Action.TERMINATE:
                 close(session, rental, RentalStatus.TERMINATED, now, "terminated by the user")
             elif instance is not None:
-                finish_from(session, rental, Action(rental.action), instance, now)
+                action = cast(str, rental.action)  # equal to marked.action, not None
+                finish_from(session, rental, Action(action), instance, now)
             elif rental.action == Action.START:
                 undo_start(session, rental)  # its provider is gone from the configuration
             finish_action(rental)
@@ -271,53 +270,19 @@ class StatusSync:
             return
         if locked is None:
             return
-        placement = place(
+        place_rental(
             self.db,
             self.adapters,
+            self.clock,
             rental_id=rental_id,
             hold_id=locked.hold_id or "",
-            held_for_price=candidates[0].price_per_hour,
-            hold_seconds=self.min_hold_seconds,
             candidates=candidates,
             workload=workload,
+            hold_seconds=self.min_hold_seconds,
             max_attempts=self.max_attempts,
+            unplaced=Unplaced(RentalStatus.INTERRUPTED, "recovery found no capacity"),
+            landed_reason=lambda offer: f"recovered on {offer.id} after a spot interruption",
         )
-        offer, instance = placement.offer, placement.instance
-
-        def record(session: Session) -> Rental:
-            locked = lock_rental(session, rental_id)
-            locked.attempts = [*locked.attempts, *placement.attempts]
-            if locked.status != RentalStatus.PROVISIONING or locked.handle is not None:
-                log.info("rental %s ended while its recovery was being placed", rental_id)
-            elif offer is None or instance is None:
-                close(
-                    session,
-                    locked,
-                    RentalStatus.INTERRUPTED,
-                    self.clock(),
-                    "recovery found no capacity",
-                )
-            else:
-                locked.provider, locked.offer_id, locked.handle = (
-                    offer.provider,
-                    offer.id,
-                    instance.handle,
-                )
-                locked.region, locked.tier, locked.gpu = offer.region, offer.tier.value, offer.gpu
-                locked.price_per_hour, locked.ended_at = offer.price_per_hour, None
-                # The new placement is billed at its own price from zero seconds.
-                locked.earlier_seconds += locked.billed_seconds
-                locked.earlier_charged += locked.charged
-                locked.billed_seconds, locked.charged = 0, 0
-                locked.reason = f"recovered on {offer.id} after a spot interruption"
-                if instance.status is InstanceStatus.RUNNING:
-                    start_billing(locked, self.clock())
-            session.add(locked)
-            return locked
-
-        recorded = self.db.transact(record)
-        if offer is not None and instance is not None and recorded.handle != instance.handle:
-            self.adapters[offer.provider].terminate(instance.handle)
 
     def _recovery_failed(self, rental_id: str, why: str) -> None:
         def work(session: Session) -> None:
@@ -351,40 +316,3 @@ def finish_from(
         undo_start(session, rental)
     # Otherwise the action did not take effect (a stop) or is still under way at the provider
     # (a start, followed from here like any provisioning rental): only the mark goes.
-
-
-def workload_of(body: Mapping[str, object]) -> Workload:
-    """The workload of a stored request body."""
-    raw = body.get("workload") or {}
-    assert isinstance(raw, dict)
-    return Workload(
-        mode=WorkloadMode(raw.get("mode", WorkloadMode.CUSTOM.value)),
-        image=raw.get("image"),
-        model=raw.get("model"),
-        template=raw.get("template"),
-        ports=tuple(raw.get("ports") or ()),
-        env=dict(raw.get("env") or {}),
-        ssh_key=raw.get("ssh_key"),
-    )
-
-
-def constraints_of(rental: Rental) -> Constraints:
-    """What a recovery may land on: the request's constraints, or the rented offer's shape."""
-    body = rental.request
-    raw = body.get("constraints")
-    if isinstance(raw, dict):
-        return Constraints(
-            gpus=tuple(raw.get("gpus") or ()),
-            gpu_count=int(raw.get("gpu_count") or 1),
-            tier=Tier(raw["tier"]) if raw.get("tier") else None,
-            max_price=raw.get("max_price"),
-            region=raw.get("region"),
-            max_interruption=raw.get("max_interruption"),
-            providers=tuple(raw.get("providers") or ()),
-        )
-    max_price = body.get("max_price")
-    return Constraints(
-        gpus=(rental.gpu,) if rental.gpu else (),
-        gpu_count=rental.gpu_count,
-        max_price=max_price if isinstance(max_price, int) else None,
-    )

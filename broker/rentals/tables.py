@@ -7,6 +7,7 @@ the hold it bills against, whole seconds billed so far and up to when, and what 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,9 +21,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from broker.dbtypes import BigIntPK, UTCDateTime, utcnow
 from broker.ledger_tables import new_id
 from broker.rentals.lifecycle import LIVE, RentalStatus
+from pricing.dbtypes import BigIntPK, UTCDateTime, utcnow
 
 LIVE_STATUSES = tuple(status.value for status in RentalStatus if status in LIVE)
 RENTAL_STATUSES = tuple(status.value for status in RentalStatus)
@@ -48,7 +49,7 @@ class Rental(SQLModel, table=True):
     status: str = Field(default="provisioning", max_length=16)
     idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str = Field(max_length=64)
-    request: dict = Field(sa_column=Column(JSON, nullable=False))  # type: ignore[type-arg]
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     recover: bool = False
     rental_key_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     # Where it runs (the current placement; a spot recovery moves it).
@@ -60,8 +61,10 @@ class Rental(SQLModel, table=True):
     tier: str | None = Field(default=None, max_length=16)
     region: str | None = Field(default=None, max_length=120)
     price_per_hour: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    attempts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # type: ignore[type-arg]
-    ssh: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # type: ignore[type-arg]
+    attempts: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    ssh: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Money: the hold it bills against, whole seconds billed and the moment they reach.
     hold_id: str | None = Field(
         default=None, sa_column=Column(String(40), ForeignKey("holds.id"), nullable=True)
@@ -151,4 +154,6 @@ class ReconcileRun(SQLModel, table=True):
     deployment_id: str = Field(max_length=40)
     started_at: datetime = Field(sa_column=_when(nullable=False))
     finished_at: datetime = Field(sa_column=_when(nullable=False))
-    findings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # type: ignore[type-arg]
+    findings: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )

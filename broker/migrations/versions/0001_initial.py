@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-24
 
 Money columns are BIGINT micro-dollars; timestamps are timezone-aware (the models read them
-through `broker.dbtypes.UTCDateTime`). The CHECK constraints restate the ledger's invariants.
+through `pricing.dbtypes.UTCDateTime`). The CHECK constraints restate the ledger's invariants.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Catalog-side tables: the price history the refresh records and the spot views read."""
+"""The price history's table: one row each time an offer's price changes.
+
+It lives beside `pricing.history`, the only code that writes and queries it, so the catalog side
+owns its storage and imports nothing from the broker; the broker's migrations register it with
+the ledger's and the rentals' tables.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
-from broker.dbtypes import BigIntPK, UTCDateTime
+from pricing.dbtypes import BigIntPK, UTCDateTime
 
 
 class PricePoint(SQLModel, table=True):

@@ -4,6 +4,11 @@ Handlers raise `APIError` (or a subclass); FastAPI's own validation errors and H
 are rewritten into the same shape, naming the offending parameter, so no client ever has to
 parse two formats.
 
+The domain below (ledger, accounts, top-ups, rentals) raises its own refusals
+(`broker.domain_errors`), which know nothing of HTTP. `DOMAIN_ERRORS` is the one place that says
+what each of them is over the wire: its status and error code; their fields (`param`,
+`attempts`, `missing`, ...) travel beside the message unchanged.
+
 A transaction that lost to concurrent ones on every retry (`broker.db.Contention`), or a database
 error of that kind raised outside the retrying helper, is a 503 `busy`: nothing was changed and the
 same request may simply be sent again.
@@ -22,6 +27,17 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.db import Contention, is_retryable
+from broker.domain_errors import (
+    Conflict,
+    DomainError,
+    Invalid,
+    Malformed,
+    NoCapacity,
+    NotConfigured,
+    NotFound,
+    ProviderFailed,
+)
+from broker.ledger_core import InsufficientCredit
 
 log = logging.getLogger("gpubroker.api")
 
@@ -52,6 +68,31 @@ class APIError(Exception):
         self.code = code
         self.message = message
         self.extra = extra
+
+
+# Each kind of domain refusal as (status, code); a subclass maps as its nearest listed base.
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    Malformed: (400, "invalid_request"),
+    InsufficientCredit: (402, "insufficient_credit"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Invalid: (422, "invalid_request"),
+    ProviderFailed: (502, "provider_error"),
+    NoCapacity: (503, "no_capacity"),
+    NotConfigured: (503, "not_configured"),
+}
+
+
+def _mapping(error: DomainError) -> tuple[int, str]:
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind]
+    return 500, "internal_error"
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status a domain refusal is answered with."""
+    return _mapping(error)[0]
 
 
 def invalid(message: str, /, **extra: Any) -> APIError:
@@ -106,6 +147,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status, code = _mapping(exc)
+        return error_response(status, code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
