@@ -1,9 +1,14 @@
-"""A small, hand-checked catalog shared by the API and CLI tests."""
+"""A small, hand-checked catalog shared by the API and CLI tests, and a broker that lists it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from fastapi import FastAPI
+
+from broker.app import create_app
+from broker.settings import CoreSettings
 from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -53,3 +58,12 @@ CATALOG = {
         offer("beta:a100", "beta", "A100 80GB", 1_400_000, vram_gb=80, tier=Tier.SPOT),
     ],
 }
+
+
+def catalog_broker(settings: CoreSettings, providers: dict[str, Any]) -> FastAPI:
+    """A broker without background jobs whose static `providers` list `CATALOG`, read once."""
+    for name, offers in CATALOG.items():
+        providers[name].offers = offers
+    app = create_app(settings, adapters=providers, start_jobs=False)
+    app.state.refresher.refresh_all()
+    return app

@@ -22,6 +22,7 @@ from broker.migrations import upgrade
 from broker.settings import CoreSettings, Settings
 from pricing.offer import Offer
 from providers.base import OfferFilters, OfferPage, ProviderUnavailable
+from tests.brokers import BrokerHost, Sim
 
 POSTGRES_URL = os.environ.get(
     "GPUBROKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -88,6 +89,16 @@ def make_settings(tmp_path: Path) -> Callable[..., CoreSettings]:
         return Settings(_env_file=None, **values)
 
     return build
+
+
+@pytest.fixture
+def broker_host(
+    make_settings: Callable[..., CoreSettings], database_url: str, sims: dict[str, Sim]
+) -> Iterator[BrokerHost]:
+    """Brokers served over loopback for this test, next to the `sims` its folder provides."""
+    host = BrokerHost(make_settings, database_url, sims)
+    yield host
+    host.close()
 
 
 @pytest.fixture

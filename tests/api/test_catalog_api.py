@@ -8,16 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from broker.app import create_app
-from tests.catalog_data import CATALOG, offer
+from tests.api.support import assert_refused
+from tests.catalog_data import CATALOG, catalog_broker, offer
 
 
 @pytest.fixture
 def client(make_settings: Callable[..., object], static_providers) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    for name, offers in CATALOG.items():
-        static_providers[name].offers = offers
-    app = create_app(make_settings(), adapters=static_providers, start_jobs=False)
-    app.state.refresher.refresh_all()
-    with TestClient(app) as test_client:
+    with TestClient(catalog_broker(make_settings(), static_providers)) as test_client:
         test_client.providers = static_providers  # type: ignore[attr-defined]
         yield test_client
 
@@ -164,11 +161,7 @@ def test_gpus_overview(client: TestClient) -> None:
 def test_bad_filters_are_422_naming_the_parameter(
     client: TestClient, params: dict[str, object], param: str
 ) -> None:
-    response = client.get("/v1/offers", params=params)
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "invalid_request"
-    assert error["param"] == param
+    error = assert_refused(client.get("/v1/offers", params=params), param)
     assert param in error["message"] or "GPU" in error["message"] or "provider" in error["message"]
 
 
@@ -186,7 +179,7 @@ def test_unknown_offer_is_404(client: TestClient) -> None:
 def test_price_changes_are_recorded_as_history(client: TestClient) -> None:
     from sqlmodel import select
 
-    from broker.models import PricePoint
+    from pricing.history_table import PricePoint
 
     provider = client.providers["alpha"]  # type: ignore[attr-defined]
     provider.offers = [offer("alpha:4090:us", "alpha", "RTX 4090", 410000), *CATALOG["alpha"][1:]]

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
@@ -22,7 +23,6 @@ from broker.app import create_app
 from broker.db import Database
 from broker.settings import CoreSettings
 from pricing.money import to_micros
-from tests.catalog_data import CATALOG
 from tests.conftest import StaticProvider
 from tests.proxy.conftest import Broker, broker, make_broker, sims  # noqa: F401 (fixtures)
 
@@ -45,20 +45,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def client(
-    make_settings: Callable[..., CoreSettings],
-    database_url: str,
-    static_providers: dict[str, StaticProvider],
-) -> Iterator[TestClient]:
-    for name, offers in CATALOG.items():
-        static_providers[name].offers = offers
-    app = create_app(
-        make_settings(database_url=database_url), adapters=static_providers, start_jobs=False
-    )
-    app.state.refresher.refresh_all()
-    with TestClient(app) as test_client:
+def client(catalog_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(catalog_app) as test_client:
         yield test_client
-    app.state.db.dispose()
 
 
 def test_requests_are_counted_per_route_template_never_per_raw_path(client: TestClient) -> None:

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from broker.app import create_app
 from providers.base import ProviderConfig
 from providers.computegpu.adapter import ComputeGpuAdapter
-from providers.computegpu.simulator import create_simulator as computegpu_simulator
 from providers.empiriolabs.adapter import EmpirioLabsAdapter
-from providers.empiriolabs.simulator import create_simulator as empiriolabs_simulator
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from providers.simulators.computegpu import create_simulator as computegpu_simulator
+from providers.simulators.empiriolabs import create_simulator as empiriolabs_simulator
+from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_a_provider_never_reached_is_an_error(live) -> None:  # type: ignore[no-
 def test_scheduled_jobs_keep_prices_moving_and_record_history(live) -> None:  # type: ignore[no-untyped-def]
     from sqlmodel import func, select
 
-    from broker.models import PricePoint
+    from pricing.history_table import PricePoint
 
     client, steady, _ = live
     steady.price_drift = 0.05

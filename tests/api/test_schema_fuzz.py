@@ -31,10 +31,10 @@ from broker.app import create_app
 from broker.db import scratch_schema
 from broker.migrations import upgrade
 from broker.settings import Settings
-from broker.stripe_standin import StripeStandin
 from providers.base import ProviderConfig
 from providers.registry import PROVIDERS
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread, stop_all
+from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread, stop_all
+from providers.simulators.stripe import StripeStandin
 from tests.conftest import POSTGRES_URL
 
 ADMIN_KEY = "fuzz-admin-key"

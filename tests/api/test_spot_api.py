@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from broker.settings import CoreSettings
+from tests.api.support import assert_refused
 from tests.web.spot_catalog import spot_broker
 
 NOW = datetime.now(UTC)
@@ -217,11 +218,7 @@ def test_history_pages_with_a_cursor(client: TestClient) -> None:
 def test_bad_history_input_is_422_naming_the_parameter(
     client: TestClient, params: dict[str, object], param: str
 ) -> None:
-    response = client.get("/v1/spot-prices/history", params=params)
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "invalid_request"
-    assert error["param"] == param
+    error = assert_refused(client.get("/v1/spot-prices/history", params=params), param)
     assert param in error["message"]
 
 

@@ -8,16 +8,14 @@ PostgreSQL) and answered 500.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from broker.app import create_app
-from broker.settings import CoreSettings
-from tests.catalog_data import CATALOG
-from tests.conftest import StaticProvider
+from tests.api.support import assert_refused
 
 ADMIN = {"Authorization": "Bearer test-admin-key"}
 
@@ -82,30 +80,11 @@ BODIES: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.fixture
-def client(
-    make_settings: Callable[..., CoreSettings],
-    database_url: str,
-    static_providers: dict[str, StaticProvider],
-) -> Iterator[TestClient]:
-    for name, offers in CATALOG.items():
-        static_providers[name].offers = offers
-    app = create_app(
-        make_settings(database_url=database_url), adapters=static_providers, start_jobs=False
-    )
-    app.state.refresher.refresh_all()
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+def client(catalog_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(catalog_app, raise_server_exceptions=False) as test_client:
         made = test_client.post("/v1/admin/accounts", json={"name": "v"}, headers=ADMIN).json()
         test_client.headers["Authorization"] = f"Bearer {made['api_key']}"
         yield test_client
-    app.state.db.dispose()
-
-
-def assert_refused(response: Any, param: str) -> None:
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "invalid_request"
-    assert error["param"] == param
-    assert isinstance(error["message"], str) and error["message"]
 
 
 def test_out_of_range_queries_are_422_naming_the_parameter(client: TestClient) -> None:

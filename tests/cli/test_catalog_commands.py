@@ -8,28 +8,19 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import CliRunner
 
-from broker.app import create_app
 from broker.cli import app as cli
 from pricing.offer import Tier
-from providers.simkit import serve_in_thread
-from tests.catalog_data import CATALOG
+from tests.catalog_data import catalog_broker
+from tests.cli.support import run_cli, serve_url
 
 
 @pytest.fixture
 def broker_url(make_settings: Callable[..., object], static_providers) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    for name, offers in CATALOG.items():
-        static_providers[name].offers = offers
-    app = create_app(make_settings(), adapters=static_providers, start_jobs=False)
-    app.state.refresher.refresh_all()
-    server = serve_in_thread(app)
-    yield server.url
-    server.stop()
+    yield from serve_url(catalog_broker(make_settings(), static_providers))
 
 
 def run(url: str, *args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), env={"GPUBROKER_URL": url, "COLUMNS": "220"})
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(url, *args, columns=220)
 
 
 def test_offers_json_applies_the_filters(broker_url: str) -> None:

@@ -15,7 +15,7 @@ from broker.cli import SPARK_SAMPLES
 from broker.cli import app as cli
 from broker.settings import CoreSettings
 from pricing.spot import SPARK_BARS
-from providers.simkit import serve_in_thread
+from tests.cli.support import run_cli, serve_url
 from tests.web.spot_catalog import spot_broker
 
 SPARK = re.compile(f"[{SPARK_BARS}]+")
@@ -25,15 +25,11 @@ SPARK = re.compile(f"[{SPARK_BARS}]+")
 def broker_url(
     make_settings: Callable[..., CoreSettings], static_providers: dict[str, Any]
 ) -> Iterator[str]:
-    server = serve_in_thread(spot_broker(make_settings(), static_providers, datetime.now(UTC)))
-    yield server.url
-    server.stop()
+    yield from serve_url(spot_broker(make_settings(), static_providers, datetime.now(UTC)))
 
 
 def run(url: str, *args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), env={"GPUBROKER_URL": url, "COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(url, *args, columns=200)
 
 
 def line_of(output: str, first_word: str) -> str:

@@ -25,7 +25,7 @@ from broker.settings import CoreSettings
 from pricing.money import to_micros
 from providers.base import ProviderConfig
 from providers.registry import PROVIDERS
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
 
 PROVIDER = "empiriolabs"
 ADMIN = {"Authorization": "Bearer test-admin-key"}

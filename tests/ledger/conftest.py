@@ -17,8 +17,8 @@ from broker.auth import current_account, get_db
 from broker.db import Database
 from broker.ledger_tables import Account
 from broker.settings import CoreSettings
-from broker.stripe_standin import StripeStandin
-from providers.simkit import RunningServer, serve_in_thread
+from providers.simulators.kit import RunningServer, serve_in_thread
+from providers.simulators.stripe import StripeStandin
 
 ADMIN_KEY = "test-admin-key"
 WEBHOOK_SECRET = "whsec_test_" + "s" * 24

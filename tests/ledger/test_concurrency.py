@@ -16,7 +16,7 @@ from sqlmodel import select
 from broker import ledger
 from broker.db import Database
 from broker.ledger_tables import Account, Hold
-from providers.simkit import RunningServer
+from providers.simulators.kit import RunningServer
 
 HOLD = 1_000_000  # 1 USD
 RACERS = 200

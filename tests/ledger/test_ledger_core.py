@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.ledger import (
+from broker.api.errors import status_of
+from broker.ledger_core import (
     EFFECTS,
     Balances,
     InsufficientCredit,
@@ -31,7 +32,7 @@ def test_a_hold_that_does_not_fit_names_the_missing_amount() -> None:
         run_moves(Balances(balance=10_000_000, held=7_000_000), plan_hold(4_500_000))
     assert refused.value.missing == 1_500_000
     assert refused.value.available == 3_000_000
-    assert refused.value.status == 402
+    assert status_of(refused.value) == 402
     assert refused.value.extra["missing"] == "1.500000"
     assert "1.500000" in refused.value.message
 

@@ -15,7 +15,7 @@ import broker
 from broker.db import Database
 from broker.ledger_tables import Account, ApiKey, Hold, LedgerEntry, StripeEvent, Topup
 from broker.migrations import upgrade
-from broker.models import PricePoint
+from pricing.history_table import PricePoint
 
 MODELS = (Account, ApiKey, Hold, LedgerEntry, StripeEvent, Topup, PricePoint)
 TABLES = {model.__tablename__ for model in MODELS}

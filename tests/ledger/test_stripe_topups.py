@@ -18,8 +18,8 @@ from sqlmodel import select
 from broker import ledger
 from broker.db import Database
 from broker.ledger_tables import StripeEvent, Topup
-from broker.stripe_standin import StripeStandin, deliver, signed_event
-from providers.simkit import RunningServer
+from providers.simulators.kit import RunningServer
+from providers.simulators.stripe import StripeStandin, deliver, signed_event
 
 NewAccount = Callable[..., dict[str, Any]]
 

@@ -23,12 +23,12 @@ from fastapi import FastAPI
 from broker.app import create_app
 from broker.logs import configure_logging
 from broker.settings import CoreSettings
-from broker.stripe_standin import StripeStandin
 from providers.base import ProviderConfig
 from providers.registry import PROVIDERS
-from providers.simkit import RunningServer, serve_in_thread
+from providers.simulators.kit import RunningServer, serve_in_thread
+from providers.simulators.stripe import StripeStandin
+from tests.brokers import FakeClock, Sim
 from tests.proxy.conftest import Broker, sims  # noqa: F401 (a fixture)
-from tests.rentals.conftest import FakeClock, Sim
 
 WEBHOOK_SECRET = "whsec_logs_" + "w" * 24
 STRIPE_API_KEY = "sk_test_logs_standin_key"

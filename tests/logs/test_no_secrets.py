@@ -17,12 +17,12 @@ import pytest
 from websockets.sync.client import connect
 
 from broker.connect_lookup import BrokerLookup
-from broker.stripe_standin import StripeStandin, deliver
 from providers.registry import PROVIDERS
-from providers.simkit import RunningServer
+from providers.simulators.kit import RunningServer
+from providers.simulators.stripe import StripeStandin, deliver
+from tests.brokers import ADMIN
 from tests.logs.conftest import STRIPE_API_KEY, WEBHOOK_SECRET, Captured
 from tests.proxy.conftest import Broker
-from tests.rentals.conftest import ADMIN
 
 
 def secrets_handled(broker: Broker, rentals: list[dict[str, Any]]) -> set[str]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
@@ -16,8 +17,8 @@ from broker import accounts, credentials
 from broker.credentials import Sealer, SecretKeyInvalid
 from broker.db import Database
 from broker.rentals.tables import Rental
-from providers.computegpu.sim_rentals import SimRental
 from providers.rental import Upstream
+from providers.simulators.computegpu.rentals import SimRental
 from tests.ownership.conftest import Broker
 
 CHAT = {"model": "", "messages": [{"role": "user", "content": "hello"}], "stream": False}
@@ -51,17 +52,22 @@ def raw_sealed(db: Database, rental_id: str) -> str | None:
     return value  # type: ignore[no-any-return]
 
 
+def chat(broker: Broker, rental: dict[str, Any]) -> httpx.Response:
+    """Ask the rental's Ollama model for a reply through the broker's connect route."""
+    return broker.api.post(
+        f"/v1/rentals/{rental['id']}/connect/api/chat",
+        json={**CHAT, "model": rental["model"]},
+        headers=broker.headers,
+    )
+
+
 def test_a_listing_rental_is_reached_through_the_proxy_with_its_kept_key(
     make_broker: Callable[..., Broker],
 ) -> None:
     broker = make_broker()
     rental, sim_rental = rent_listing(broker)
 
-    answer = broker.api.post(
-        f"/v1/rentals/{rental['id']}/connect/api/chat",
-        json={**CHAT, "model": rental["model"]},
-        headers=broker.headers,
-    )
+    answer = chat(broker, rental)
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["message"]["content"]
@@ -87,11 +93,7 @@ def test_without_a_key_nothing_is_kept_and_startup_says_so(
     )
     rental, sim_rental = rent_listing(broker)
 
-    answer = broker.api.post(
-        f"/v1/rentals/{rental['id']}/connect/api/chat",
-        json={**CHAT, "model": rental["model"]},
-        headers=broker.headers,
-    )
+    answer = chat(broker, rental)
 
     assert answer.status_code == 409, answer.text
     assert raw_sealed(broker.app.state.db, rental["id"]) is None

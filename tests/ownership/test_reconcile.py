@@ -17,8 +17,8 @@ from pricing.offer import Offer
 from providers.base import ProviderConfig
 from providers.registry import PROVIDERS
 from providers.rental import Instance, RentalProvider, Workload, WorkloadMode
+from tests.brokers import ADMIN, Sim
 from tests.ownership.conftest import Broker
-from tests.rentals.conftest import ADMIN, Sim
 
 FLUENCE_WORK = Workload(mode=WorkloadMode.CUSTOM, image="ghcr.io/acme/web", ports=(80,))
 ICGPU_WORK = Workload(mode=WorkloadMode.SSH, ssh_key="ssh-ed25519 AAAAC3Nza test")

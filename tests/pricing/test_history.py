@@ -14,7 +14,6 @@ from sqlmodel import select
 
 from broker.app import create_app
 from broker.db import Database
-from broker.models import PricePoint
 from broker.settings import CoreSettings
 from pricing.history import (
     PRUNE_EVERY_SECONDS,
@@ -26,6 +25,7 @@ from pricing.history import (
     query_history,
     schedule_pruning,
 )
+from pricing.history_table import PricePoint
 from pricing.offer import Offer, Tier
 from tests.catalog_data import offer
 

@@ -3,43 +3,33 @@
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 import providers.aivory
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
+from pricing.offer import InstanceType, InterruptionSource, Tier
 from providers.aivory.adapter import AivoryAdapter
 from providers.aivory.parse import parse_offers
-from providers.aivory.simulator import AivoryState, create_simulator
 from providers.base import (
     MalformedResponse,
     OfferFilters,
-    ProviderConfig,
     ProviderRefused,
 )
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from tests.providers.support import (
+    SimulatedProvider,
+    by_id,
+    fixture_loader,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aivory"
+load = fixture_loader("aivory")
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 API_KEY = "si_test_key_0123"
 DOCUMENTED_ID = "aivory:vast-ai:rtx-4090:quebec-ca:spot"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def by_id(offers: list[Offer]) -> dict[str, Offer]:
-    return {offer.id: offer for offer in offers}
+pytestmark = pytest.mark.provider("aivory", api_key=API_KEY)
 
 
 # Parsing
@@ -140,41 +130,7 @@ def test_ids_are_stable_when_prices_drift() -> None:
 # The adapter against the simulator, over real HTTP
 
 
-def config(url: str, **overrides: Any) -> ProviderConfig:
-    return fast_config(url, API_KEY, **overrides)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(SimulatorKnobs(seed=11)))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def adapter(server: RunningServer) -> Iterator[AivoryAdapter]:
-    adapter = AivoryAdapter(config(server.url))
-    yield adapter
-    adapter.close()
-
-
-@pytest.fixture
-def state(server: RunningServer) -> AivoryState:
-    return server.app.state.sim
-
-
-def test_spec_names_the_adapter_and_simulator() -> None:
-    spec = providers.aivory.SPEC
-    assert spec.name == "aivory"
-    assert spec.default_base_url == "https://api.aivory.net"
-    adapter = spec.make_adapter(config("http://127.0.0.1:9"))
-    assert isinstance(adapter, AivoryAdapter)
-    adapter.close()
-    assert spec.make_simulator is not None
-    assert isinstance(spec.make_simulator(SimulatorKnobs()), FastAPI)
-
-
-def test_adapter_reads_the_whole_catalog(adapter: AivoryAdapter, state: AivoryState) -> None:
+def test_adapter_reads_the_whole_catalog(adapter: AivoryAdapter, sim: Any) -> None:
     page = adapter.list_offers()
 
     assert page.skipped == []
@@ -186,27 +142,25 @@ def test_adapter_reads_the_whole_catalog(adapter: AivoryAdapter, state: AivorySt
     assert all(o.interruption_source is InterruptionSource.PROVIDER for o in page.offers)
     assert any(not offer.available for offer in page.offers)
     assert len({offer.region for offer in page.offers}) >= 4
-    assert state.last_query == {}
+    assert sim.last_query == {}
 
 
-def test_filters_are_pushed_down_and_narrow_the_answer(
-    adapter: AivoryAdapter, state: AivoryState
-) -> None:
+def test_filters_are_pushed_down_and_narrow_the_answer(adapter: AivoryAdapter, sim: Any) -> None:
     everything = adapter.list_offers().offers
     rtx_4090 = canonical_gpu("RTX 4090").name
 
     by_gpu = adapter.list_offers(OfferFilters(gpu="RTX 4090")).offers
-    assert state.last_query == {"gpu_model": "RTX 4090"}
+    assert sim.last_query == {"gpu_model": "RTX 4090"}
     assert by_gpu and len(by_gpu) < len(everything)
     assert {offer.gpu for offer in by_gpu} == {rtx_4090}
 
     by_vram = adapter.list_offers(OfferFilters(min_vram_gb=48)).offers
-    assert state.last_query == {"min_vram": "48"}
+    assert sim.last_query == {"min_vram": "48"}
     assert by_vram and len(by_vram) < len(everything)
     assert all(offer.vram_gb >= 48 for offer in by_vram)
 
     by_price = adapter.list_offers(OfferFilters(max_price_per_gpu_hour=500_000)).offers
-    assert state.last_query == {"max_price": "0.500000"}
+    assert sim.last_query == {"max_price": "0.500000"}
     assert by_price and len(by_price) < len(everything)
     assert all(offer.base_price_per_gpu_hour <= 500_000 for offer in by_price)
 
@@ -217,19 +171,19 @@ def test_filters_are_pushed_down_and_narrow_the_answer(
 
 
 def test_a_canonical_gpu_name_is_pushed_down_as_its_family(
-    adapter: AivoryAdapter, state: AivoryState
+    adapter: AivoryAdapter, sim: Any
 ) -> None:
     h100 = canonical_gpu("H100 SXM")
 
     offers = adapter.list_offers(OfferFilters(gpu=h100.name)).offers
 
-    assert state.last_query == {"gpu_model": h100.family}
+    assert sim.last_query == {"gpu_model": h100.family}
     assert offers
     assert {offer.gpu for offer in offers} == {h100.name}
 
 
-def test_the_demo_key_is_one_the_simulator_accepts(server: RunningServer) -> None:
-    demo = AivoryAdapter(config(server.url, api_key=providers.aivory.SPEC.demo_api_key))
+def test_the_demo_key_is_one_the_simulator_accepts(provider: SimulatedProvider) -> None:
+    demo = provider.adapter(api_key=providers.aivory.SPEC.demo_api_key)
     try:
         assert len(demo.list_offers().offers) >= 30
     finally:
@@ -237,8 +191,8 @@ def test_the_demo_key_is_one_the_simulator_accepts(server: RunningServer) -> Non
 
 
 @pytest.mark.parametrize("key", [None, "sk_not_an_aivory_key"])
-def test_a_missing_or_wrong_key_is_refused(server: RunningServer, key: str | None) -> None:
-    keyless = AivoryAdapter(config(server.url, api_key=key))
+def test_a_missing_or_wrong_key_is_refused(provider: SimulatedProvider, key: str | None) -> None:
+    keyless = provider.adapter(api_key=key)
     try:
         with pytest.raises(ProviderRefused) as refused:
             keyless.list_offers()

@@ -3,45 +3,35 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from pricing.offer import InstanceType, Offer, Tier
+from pricing.offer import Offer, Tier
 from providers.aivory.instances import parse_rental, rental_endpoint
+from providers.aivory.parse import parse_offers
 from providers.aivory.refusals import read_refusal
 from providers.aivory.workload import check_workload, rent_request
 from providers.base import ProviderRefused
 from providers.parsing import MalformedItem
 from providers.rental import InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode
+from tests.providers.support import fixture_loader, listed_offer
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aivory"
+load = fixture_loader("aivory")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
 LLAMA = "meta-llama/Llama-3.3-70B-Instruct"
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+CATALOG = parse_offers(load("offers"), datetime(2026, 11, 20, tzinfo=UTC))
 
 
 def offer(tier: Tier = Tier.SPOT, **ref: str) -> Offer:
-    return Offer(
-        id="aivory:vast-ai:rtx-4090:quebec-ca:spot",
-        provider="aivory",
-        gpu="RTX 4090",
-        gpu_count=1,
-        vram_gb=24,
-        base_price_per_gpu_hour=287_000,
-        tier=tier,
-        region="Quebec, CA",
-        instance_type=InstanceType.CONTAINER,
-        available=True,
-        available_count=None,
-        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
-        ref={"gpu_model": "RTX 4090", "provider_id": "vast-ai", "region": "Quebec, CA", **ref},
+    """The documented Quebec RTX 4090, in `tier`, with `ref` laid over its reference."""
+    return replace(
+        listed_offer(CATALOG, "aivory:vast-ai:rtx-4090:quebec-ca:spot", **ref), tier=tier
     )
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,21 +15,14 @@ from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
 from providers.base import MalformedResponse, OfferFilters
 from providers.computegpu.adapter import SEARCH_PATH, TYPES_PATH, ComputeGpuAdapter, search_params
 from providers.computegpu.parse import GPU_COUNTS, parse_gpu_types, parse_listings
-from providers.computegpu.simulator import MAX_PAGE_SIZE, ComputeGpuState, create_simulator
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from providers.simulators.computegpu.app import MAX_PAGE_SIZE
+from providers.simulators.kit import SimulatorKnobs
+from tests.providers.support import SimulatedProvider, by_id, fixture_loader
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "computegpu"
+load = fixture_loader("computegpu")
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 API_KEY = "gpu_test_key_do_not_leak"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def by_id(offers: list[Offer]) -> dict[str, Offer]:
-    return {offer.id: offer for offer in offers}
+pytestmark = pytest.mark.provider("computegpu", api_key=API_KEY, seed=23)
 
 
 # --- parsing: marketplace listings -----------------------------------------------------------
@@ -213,39 +203,7 @@ def test_filters_become_search_parameters() -> None:
 # --- the adapter against the simulator, over HTTP ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def knobs() -> SimulatorKnobs:
-    return SimulatorKnobs(seed=23)
-
-
-@pytest.fixture(scope="module")
-def server(knobs: SimulatorKnobs) -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(knobs))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[ComputeGpuState]:
-    """The simulator's state, with its knobs back to well-behaved after each test."""
-    yield server.app.state.sim
-    knobs.forced.clear()
-    knobs.price_drift = 0.0
-    knobs.hang_seconds = SimulatorKnobs.hang_seconds
-
-
-def make_adapter(server: RunningServer, **overrides: Any) -> ComputeGpuAdapter:
-    return ComputeGpuAdapter(fast_config(server.url, API_KEY, **overrides))
-
-
-@pytest.fixture
-def adapter(server: RunningServer, sim: ComputeGpuState) -> Iterator[ComputeGpuAdapter]:
-    made = make_adapter(server)
-    yield made
-    made.close()
-
-
-def cloud_offer_count(sim: ComputeGpuState) -> int:
+def cloud_offer_count(sim: Any) -> int:
     return sum(
         (1 if gpu_type.spot_price_per_hour is None else 2)
         * sum(1 for n in GPU_COUNTS if n <= gpu_type.max_count)
@@ -257,9 +215,7 @@ def listing_offers(offers: list[Offer]) -> dict[str, Offer]:
     return {offer.ref["listing_id"]: offer for offer in offers if offer.ref["family"] == "listing"}
 
 
-def test_adapter_reads_both_families_in_full(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
-) -> None:
+def test_adapter_reads_both_families_in_full(adapter: ComputeGpuAdapter, sim: Any) -> None:
     page = adapter.list_offers()
 
     assert page.skipped == []
@@ -284,7 +240,7 @@ def test_adapter_reads_both_families_in_full(
     assert sim.last_authorization == f"Bearer {API_KEY}"
 
 
-def test_adapter_pages_through_the_search(adapter: ComputeGpuAdapter, sim: ComputeGpuState) -> None:
+def test_adapter_pages_through_the_search(adapter: ComputeGpuAdapter, sim: Any) -> None:
     searches_before = sim.requests[SEARCH_PATH]
     types_before = sim.requests[TYPES_PATH]
 
@@ -297,9 +253,7 @@ def test_adapter_pages_through_the_search(adapter: ComputeGpuAdapter, sim: Compu
     assert sim.last_query[SEARCH_PATH]["offset"] == str((pages - 1) * MAX_PAGE_SIZE)
 
 
-def test_filters_are_pushed_down_to_the_search(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
-) -> None:
+def test_filters_are_pushed_down_to_the_search(adapter: ComputeGpuAdapter, sim: Any) -> None:
     filters = OfferFilters(gpu="RTX4090", max_price_per_gpu_hour=600_000, min_vram_gb=24)
 
     page = adapter.list_offers(filters)
@@ -334,9 +288,9 @@ def test_filters_are_pushed_down_to_the_search(
     ],
 )
 def test_simulator_filters_server_side(
-    server: RunningServer, sim: ComputeGpuState, params: dict[str, str], check: Any
+    provider: SimulatedProvider, sim: Any, params: dict[str, str], check: Any
 ) -> None:
-    body = httpx.get(f"{server.url}{SEARCH_PATH}", params={**params, "limit": 500}).json()
+    body = httpx.get(f"{provider.url}{SEARCH_PATH}", params={**params, "limit": 500}).json()
 
     assert 0 < body["total"] < len(sim.listings)
     assert body["limit"] == MAX_PAGE_SIZE
@@ -344,15 +298,15 @@ def test_simulator_filters_server_side(
     assert all(check(listing) for listing in body["listings"])
 
 
-def test_simulator_answers_bad_parameters_with_its_error_shape(server: RunningServer) -> None:
-    response = httpx.get(f"{server.url}{SEARCH_PATH}", params={"maxPrice": "cheap"})
+def test_simulator_answers_bad_parameters_with_its_error_shape(provider: SimulatedProvider) -> None:
+    response = httpx.get(f"{provider.url}{SEARCH_PATH}", params={"maxPrice": "cheap"})
 
     assert response.status_code == 400
     assert "maxPrice" in response.json()["error"]
 
 
 def test_drifted_prices_are_the_ones_the_simulator_holds(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState, knobs: SimulatorKnobs
+    adapter: ComputeGpuAdapter, sim: Any, knobs: SimulatorKnobs
 ) -> None:
     knobs.price_drift = 0.1
 

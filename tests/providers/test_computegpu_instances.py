@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,13 +35,10 @@ from providers.rental import (
     Workload,
     WorkloadMode,
 )
+from tests.providers.support import fixture_loader
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "computegpu"
+load = fixture_loader("computegpu")
 RENTAL_KEY = "9f2c4e6a8b0d1f3a5c7e9b1d3f5a7c9e"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
 
 
 def make_offer(tier: Tier = Tier.ON_DEMAND, price: int = 510_000, **ref: str) -> Offer:

@@ -10,27 +10,18 @@ import pytest
 from pricing.offer import Tier
 from providers.base import ProviderRefused
 from providers.computegpu.adapter import ComputeGpuAdapter
-from providers.computegpu.simulator import ComputeGpuState
 from providers.rental import InstanceStatus, NotSupported, Scope, scope_of
-from providers.simkit import RunningServer, SimulatorKnobs
-from tests.providers.test_computegpu_rentals import (
-    API_KEY,
-    adapter,
-    knobs,
-    listing_offer,
-    served_model,
-    server,
-    sim,
-)
+from providers.simulators.kit import SimulatorKnobs
+from tests.providers.support import SimulatedProvider
+from tests.providers.test_computegpu_rentals import API_KEY, listing_offer, served_model
 
-# Fixtures shared with the pod tests; each module still gets its own simulator.
-__all__ = ["adapter", "knobs", "server", "sim"]
+pytestmark = pytest.mark.provider("computegpu", api_key=API_KEY)
 
 # --- marketplace listings ----------------------------------------------------------------------
 
 
 def test_a_listing_rental_runs_at_once_and_ends_with_stop(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     offer = listing_offer(adapter)
     listing = next(item for item in sim.listings if item.id == offer.ref["listing_id"])
@@ -72,7 +63,7 @@ def test_a_rented_listing_cannot_be_rented_twice(adapter: ComputeGpuAdapter) -> 
 
 
 def test_a_listing_rental_key_comes_once_with_the_rent_and_never_the_account_key(
-    adapter: ComputeGpuAdapter, server: RunningServer, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, provider: SimulatedProvider, sim: Any
 ) -> None:
     offer = listing_offer(adapter)
     created = adapter.provision(offer, served_model(offer), "rnt_up")
@@ -81,13 +72,13 @@ def test_a_listing_rental_key_comes_once_with_the_rent_and_never_the_account_key
     upstream = created.upstream
 
     assert upstream is not None
-    assert upstream.base_url == f"{server.url}/api/v1/ollama/{rental.id}"
+    assert upstream.base_url == f"{provider.url}/api/v1/ollama/{rental.id}"
     assert upstream.headers == {"Authorization": f"Bearer {rental.api_key}"}
     assert API_KEY not in str(upstream.headers)
     assert rental.api_key not in repr(created)
     # The document: the rental detail carries neither the key nor the endpoint.
     detail = httpx.get(
-        f"{server.url}/api/v1/marketplace/rentals/{rental.id}",
+        f"{provider.url}/api/v1/marketplace/rentals/{rental.id}",
         headers={"Authorization": f"Bearer {API_KEY}"},
     ).json()["rental"]
     assert "apiKey" not in detail and "endpoint" not in detail
@@ -105,12 +96,12 @@ def test_a_listing_rental_key_comes_once_with_the_rent_and_never_the_account_key
 
 
 def test_a_spot_listing_the_host_takes_back_is_interrupted(
-    adapter: ComputeGpuAdapter, server: RunningServer
+    adapter: ComputeGpuAdapter, provider: SimulatedProvider
 ) -> None:
     offer = listing_offer(adapter, Tier.SPOT)
     handle = adapter.provision(offer, served_model(offer), "rnt_spot_listing").handle
 
-    answer = httpx.post(f"{server.url}/_sim/instances/{handle.removeprefix('listing:')}/interrupt")
+    answer = provider.interrupt(handle)
     instance = adapter.status(handle)
 
     assert answer.status_code == 200
@@ -130,7 +121,7 @@ def test_a_spot_listing_the_host_takes_back_is_interrupted(
 )
 def test_each_listing_refusal_kind_has_its_reason_and_scope(
     adapter: ComputeGpuAdapter,
-    sim: ComputeGpuState,
+    sim: Any,
     knobs: SimulatorKnobs,
     kind: Any,
     reason: str,

@@ -1,13 +1,14 @@
-"""ComputeGPU rentals: the adapter against its simulator over real HTTP.
+"""ComputeGPU rentals: what is particular to ComputeGPU, against its simulator over real HTTP.
 
-GPU cloud pods and what both families share; marketplace listings are in
-`test_computegpu_listings.py`, which reuses the fixtures and helpers defined here.
+The lifecycle, refusals, unknown handles, keys, retries and interruption rules every provider
+shares are in `test_rental_conformance.py`; here are ComputeGPU's GPU cloud pods and what both its
+families share: the deploy body, per-pod keys, SSH pods, spot bids, capacity, listing everything,
+workload checks and its error format. Marketplace listings are in `test_computegpu_listings.py`,
+which reuses the offer helpers defined here.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,11 +17,8 @@ import pytest
 from pricing.offer import Offer, Tier
 from providers.base import ProviderRefused
 from providers.computegpu.adapter import PODS_PATH, ComputeGpuAdapter
-from providers.computegpu.sim_rentals import SimRefusal
-from providers.computegpu.simulator import ComputeGpuState, create_simulator
 from providers.computegpu.workload import DEPLOY_PATH
 from providers.rental import (
-    Instance,
     InstanceStatus,
     Scope,
     UnsupportedWorkload,
@@ -28,53 +26,11 @@ from providers.rental import (
     WorkloadMode,
     scope_of,
 )
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from providers.simulators.kit import SimError
+from tests.providers.support import SimulatedProvider, wait_for
 
 API_KEY = "gpu_test_key_do_not_leak"
-POLL_ATTEMPTS = 200
-POLL_PAUSE = 0.02
-
-
-@pytest.fixture(scope="module")
-def knobs() -> SimulatorKnobs:
-    return SimulatorKnobs(seed=11, provision_seconds=0.2)
-
-
-@pytest.fixture(scope="module")
-def server(knobs: SimulatorKnobs) -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(knobs))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[ComputeGpuState]:
-    """The simulator's state; afterwards every rental is ended and forgotten, knobs reset."""
-    state: ComputeGpuState = server.app.state.sim
-    spot_prices = {item.gpu_type: item.spot_price_per_hour for item in state.gpu_types}
-    yield state
-    for rental_id in list(state.book.rentals):
-        state.book.stop_rental(rental_id)
-    for pod in state.book.every_pod():
-        state.book.destroy(pod.id)
-    state.book.rentals.clear()
-    state.book.pods.clear()
-    for item in state.gpu_types:
-        item.spot_price_per_hour = spot_prices[item.gpu_type]
-    knobs.forced.clear()
-    knobs.refusals.clear()
-
-
-def make_adapter(server: RunningServer, **overrides: Any) -> ComputeGpuAdapter:
-    return ComputeGpuAdapter(fast_config(server.url, API_KEY, **overrides))
-
-
-@pytest.fixture
-def adapter(server: RunningServer, sim: ComputeGpuState) -> Iterator[ComputeGpuAdapter]:
-    made = make_adapter(server)
-    yield made
-    made.close()
+pytestmark = pytest.mark.provider("computegpu", api_key=API_KEY)
 
 
 def listing_offer(adapter: ComputeGpuAdapter, tier: Tier = Tier.ON_DEMAND) -> Offer:
@@ -114,22 +70,11 @@ def served_model(offer: Offer) -> Workload:
 LLAMA = Workload(mode=WorkloadMode.MODEL, model="llama3.3")
 
 
-def wait_for(adapter: ComputeGpuAdapter, handle: str, status: InstanceStatus) -> Instance:
-    """Poll until the instance reaches `status`, a bounded number of times."""
-    instance = adapter.status(handle)
-    for _ in range(POLL_ATTEMPTS):
-        if instance.status is status:
-            return instance
-        time.sleep(POLL_PAUSE)
-        instance = adapter.status(handle)
-    raise AssertionError(f"{handle} stayed {instance.status}, never {status}")
-
-
 # --- GPU cloud pods ------------------------------------------------------------------------------
 
 
-def test_a_pod_deploys_runs_pauses_resumes_and_is_destroyed(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
+def test_a_pod_deploys_what_was_asked_and_holds_its_gpus_until_destroyed(
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     offer = pod_offer(adapter, count=2)
     gpu_type = next(item for item in sim.gpu_types if item.gpu_type == offer.ref["gpu_type"])
@@ -137,8 +82,6 @@ def test_a_pod_deploys_runs_pauses_resumes_and_is_destroyed(
 
     created = adapter.provision(offer, LLAMA, "rnt_pod")
 
-    assert created.handle.startswith("pod:")
-    assert created.status is InstanceStatus.PROVISIONING
     assert sim.last_deploy is not None
     assert {key: sim.last_deploy[key] for key in ("gpuType", "gpuCount", "instanceType")} == {
         "gpuType": offer.ref["gpu_type"],
@@ -149,20 +92,12 @@ def test_a_pod_deploys_runs_pauses_resumes_and_is_destroyed(
     assert gpu_type.free_gpus == free_before - 2
     wait_for(adapter, created.handle, InstanceStatus.RUNNING)
 
-    assert adapter.stop(created.handle).status is InstanceStatus.STOPPED
-    assert adapter.start(created.handle).status is InstanceStatus.PROVISIONING
-    wait_for(adapter, created.handle, InstanceStatus.RUNNING)
-
-    ended = adapter.terminate(created.handle)
-    again = adapter.terminate(created.handle)
-
-    assert ended.status is again.status is InstanceStatus.TERMINATED
-    assert ended.ended_at is not None
+    assert adapter.terminate(created.handle).status is InstanceStatus.TERMINATED
     assert gpu_type.free_gpus == free_before
 
 
 def test_pod_upstream_uses_the_per_rental_key_once_running(
-    adapter: ComputeGpuAdapter, server: RunningServer, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, provider: SimulatedProvider, sim: Any
 ) -> None:
     handle = adapter.provision(pod_offer(adapter), LLAMA, "rnt_pod_up").handle
     with pytest.raises(ProviderRefused) as deploying:
@@ -174,14 +109,12 @@ def test_pod_upstream_uses_the_per_rental_key_once_running(
 
     assert deploying.value.reason == "conflict"
     assert upstream is not None
-    assert upstream.base_url == f"{server.url}/api/v1/ollama/{pod.id}"
+    assert upstream.base_url == f"{provider.url}/api/v1/ollama/{pod.id}"
     assert upstream.headers == {"Authorization": f"Bearer {pod.api_key}"}
     assert API_KEY not in str(upstream.headers)
 
 
-def test_an_ssh_pod_has_ssh_access_and_no_upstream(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
-) -> None:
+def test_an_ssh_pod_has_ssh_access_and_no_upstream(adapter: ComputeGpuAdapter, sim: Any) -> None:
     ssh = Workload(mode=WorkloadMode.SSH, ssh_key="ssh-ed25519 AAAA test")
     handle = adapter.provision(pod_offer(adapter), ssh, "rnt_ssh").handle
 
@@ -193,42 +126,34 @@ def test_an_ssh_pod_has_ssh_access_and_no_upstream(
     assert adapter.upstream(handle) is None
 
 
-def test_a_spot_pod_bids_the_offer_price_and_reports_preemption(
-    adapter: ComputeGpuAdapter, server: RunningServer, sim: ComputeGpuState
+def test_a_spot_pod_bids_the_offer_price_and_gives_its_gpu_back_when_preempted(
+    adapter: ComputeGpuAdapter, provider: SimulatedProvider, sim: Any
 ) -> None:
     offer = pod_offer(adapter, Tier.SPOT)
     gpu_type = next(item for item in sim.gpu_types if item.gpu_type == offer.ref["gpu_type"])
     handle = adapter.provision(offer, LLAMA, "rnt_spot").handle
     free_while_deployed = gpu_type.free_gpus
 
-    answer = httpx.post(f"{server.url}/_sim/instances/{handle.removeprefix('pod:')}/interrupt")
-    instance = adapter.status(handle)
+    answer = provider.interrupt(handle)
 
     assert sim.last_deploy is not None
     assert sim.last_deploy["bidPerGpu"] == pytest.approx(offer.base_price_per_gpu_hour / 1e6)
     assert answer.status_code == 200
-    assert (instance.status, instance.reason) == (InstanceStatus.INTERRUPTED, "preempted")
-    assert instance.ended_at is not None
     assert gpu_type.free_gpus == free_while_deployed + 1
-    assert adapter.terminate(handle).status is InstanceStatus.TERMINATED
 
 
-def test_an_on_demand_pod_cannot_be_preempted(
-    adapter: ComputeGpuAdapter, server: RunningServer, sim: ComputeGpuState
+def test_the_simulator_itself_refuses_to_preempt_an_on_demand_pod(
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     handle = adapter.provision(pod_offer(adapter), LLAMA, "rnt_od").handle
-    pod_id = handle.removeprefix("pod:")
 
-    answer = httpx.post(f"{server.url}/_sim/instances/{pod_id}/interrupt")
-
-    assert answer.status_code == 409
-    with pytest.raises(SimRefusal):
-        sim.interrupt(pod_id)
+    with pytest.raises(SimError):
+        sim.interrupt(handle.removeprefix("pod:"))
     assert adapter.status(handle).status is not InstanceStatus.INTERRUPTED
 
 
 def test_a_spot_bid_below_the_moved_price_is_refused_for_that_offer(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     offer = pod_offer(adapter, Tier.SPOT)
     gpu_type = next(item for item in sim.gpu_types if item.gpu_type == offer.ref["gpu_type"])
@@ -244,37 +169,8 @@ def test_a_spot_bid_below_the_moved_price_is_refused_for_that_offer(
 # --- refusals and capacity -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "reason", "scope", "status"),
-    [
-        ("capacity", "no_capacity", Scope.REGION, 409),
-        ("payment", "insufficient_funds", Scope.PROVIDER, 402),
-        ("conflict", "conflict", Scope.OFFER, 409),
-        ("gone", "offer_gone", Scope.OFFER, 404),
-    ],
-)
-def test_each_pod_refusal_kind_has_its_reason_and_scope(
-    adapter: ComputeGpuAdapter,
-    sim: ComputeGpuState,
-    knobs: SimulatorKnobs,
-    kind: Any,
-    reason: str,
-    scope: Scope,
-    status: int,
-) -> None:
-    offer = pod_offer(adapter)
-    knobs.refuse_next(1, kind)
-
-    with pytest.raises(ProviderRefused) as raised:
-        adapter.provision(offer, LLAMA, "rnt_refused")
-
-    assert (raised.value.reason, raised.value.status) == (reason, status)
-    assert scope_of(raised.value) is scope
-    assert sim.book.pods == {}
-
-
 def test_deploying_a_type_out_exhausts_it_and_destroying_frees_it(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     largest = pod_offer(adapter, count=8)
     gpu_type = next(item for item in sim.gpu_types if item.gpu_type == largest.ref["gpu_type"])
@@ -303,21 +199,10 @@ def test_deploying_a_type_out_exhausts_it_and_destroying_frees_it(
 # --- unknown handles, listing, workloads, auth, faults -------------------------------------------
 
 
-@pytest.mark.parametrize("handle", ["pod:ffffffffffffff", "listing:rnt_missing", "vm:1", "x"])
-def test_an_unknown_handle_is_not_found_but_terminating_it_is_harmless(
-    adapter: ComputeGpuAdapter, handle: str
-) -> None:
-    with pytest.raises(ProviderRefused) as raised:
-        adapter.status(handle)
-
-    assert raised.value.reason == "not_found"
-    assert adapter.terminate(handle).status is InstanceStatus.TERMINATED
-
-
 def test_list_instances_returns_every_live_rental_and_pod(
-    adapter: ComputeGpuAdapter, server: RunningServer, knobs: SimulatorKnobs
+    adapter: ComputeGpuAdapter, provider: SimulatedProvider
 ) -> None:
-    knobs.provision_seconds = 60  # the pods still deploying when listed, however slow
+    provider.knobs.provision_seconds = 60  # the pods still deploying when listed, however slow
     listing = listing_offer(adapter)
     rented = adapter.provision(listing, served_model(listing), "rnt_a").handle
     running = adapter.provision(pod_offer(adapter), LLAMA, "rnt_b").handle
@@ -327,12 +212,12 @@ def test_list_instances_returns_every_live_rental_and_pod(
     ended_listing = listing_offer(adapter)
     ended = adapter.provision(ended_listing, served_model(ended_listing), "rnt_f").handle
     adapter.stop(paused)
-    httpx.post(f"{server.url}/_sim/instances/{preempted.removeprefix('pod:')}/interrupt")
+    provider.interrupt(preempted)
     adapter.terminate(destroyed)
     adapter.terminate(ended)
 
     listed = {instance.handle: instance.status for instance in adapter.list_instances()}
-    simulated = httpx.get(f"{server.url}/_sim/instances").json()["instances"]
+    simulated = provider.instances()
 
     assert listed == {
         rented: InstanceStatus.RUNNING,
@@ -352,7 +237,7 @@ def test_list_instances_returns_every_live_rental_and_pod(
 
 
 def test_check_workload_through_the_adapter_and_no_provision_for_invalid(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState
+    adapter: ComputeGpuAdapter, sim: Any
 ) -> None:
     listing = listing_offer(adapter)
     pod = pod_offer(adapter)
@@ -375,44 +260,13 @@ def test_check_workload_through_the_adapter_and_no_provision_for_invalid(
     assert (refused.value.reason, sim.requests[DEPLOY_PATH]) == ("refused", deploys)
 
 
-def test_without_a_key_rentals_are_unauthorized(
-    server: RunningServer, sim: ComputeGpuState
-) -> None:
-    keyless = make_adapter(server, api_key=None)
-    try:
-        pod = pod_offer(keyless)
-        with pytest.raises(ProviderRefused) as deploy_error:
-            keyless.provision(pod, LLAMA, "rnt_nokey")
-        with pytest.raises(ProviderRefused) as list_error:
-            keyless.list_instances()
-    finally:
-        keyless.close()
-
-    assert (deploy_error.value.reason, deploy_error.value.status) == ("unauthorized", 401)
-    assert scope_of(deploy_error.value) is Scope.PROVIDER
-    assert list_error.value.reason == "unauthorized"
-    assert sim.book.pods == {}
-
-
-def test_a_5xx_on_provision_is_retried_and_deploys_once(
-    adapter: ComputeGpuAdapter, sim: ComputeGpuState, knobs: SimulatorKnobs
-) -> None:
-    offer = pod_offer(adapter)
-    knobs.fail_next(2, "5xx")
-
-    created = adapter.provision(offer, LLAMA, "rnt_retry")
-
-    assert not knobs.forced
-    assert [f"pod:{pod_id}" for pod_id in sim.book.pods] == [created.handle]
-
-
-def test_the_simulator_answers_in_the_providers_error_format(server: RunningServer) -> None:
+def test_the_simulator_answers_in_the_providers_error_format(provider: SimulatedProvider) -> None:
     headers = {"Authorization": "Bearer gpu_x"}
 
-    no_key = httpx.get(f"{server.url}{PODS_PATH}")
-    not_bearer = httpx.get(f"{server.url}{PODS_PATH}", headers={"Authorization": "Basic eDp5"})
-    bad_body = httpx.post(f"{server.url}{DEPLOY_PATH}", json={"gpuCount": 1}, headers=headers)
-    unknown = httpx.get(f"{server.url}{PODS_PATH}/nope", headers=headers)
+    no_key = httpx.get(f"{provider.url}{PODS_PATH}")
+    not_bearer = httpx.get(f"{provider.url}{PODS_PATH}", headers={"Authorization": "Basic eDp5"})
+    bad_body = httpx.post(f"{provider.url}{DEPLOY_PATH}", json={"gpuCount": 1}, headers=headers)
+    unknown = httpx.get(f"{provider.url}{PODS_PATH}/nope", headers=headers)
 
     assert (no_key.status_code, not_bearer.status_code) == (401, 401)
     assert isinstance(no_key.json()["error"], str)

@@ -13,19 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+import providers.aivory
+import providers.fluence
+import providers.icgpu
+from providers.aivory.adapter import AivoryAdapter
 from providers.base import (
     MalformedResponse,
     Provider,
     ProviderError,
     ProviderUnavailable,
 )
+from providers.fluence.adapter import FluenceAdapter
+from providers.icgpu.adapter import IcGpuAdapter
 from providers.registry import PROVIDERS
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
+from providers.simulators.kit import RunningServer, SimulatorKnobs
 from providers.spec import ProviderSpec
-from tests.providers.support import fast_config
+from tests.providers.support import SIMULATED, fast_config, start_simulator
 
-SIMULATED = [name for name, spec in PROVIDERS.items() if spec.make_simulator is not None]
 RETRY_ATTEMPTS = 3
 MIN_CATALOG_SIZE = 30
 
@@ -53,12 +59,33 @@ def test_every_provider_but_selfhosted_is_simulated() -> None:
     assert SIMULATED
 
 
+@pytest.mark.parametrize(
+    ("spec", "base_url", "adapter_type", "api_key"),
+    [
+        (providers.aivory.SPEC, "https://api.aivory.net", AivoryAdapter, "si_test_key_0123"),
+        (providers.fluence.SPEC, "https://api.fluence.dev", FluenceAdapter, "fl_test_key"),
+        # IC GPU is reached only where it is deployed: it has no default URL, and no key.
+        (providers.icgpu.SPEC, None, IcGpuAdapter, None),
+    ],
+    ids=lambda value: value.name if isinstance(value, ProviderSpec) else None,
+)
+def test_the_spec_names_its_url_adapter_and_simulator(
+    spec: ProviderSpec, base_url: str | None, adapter_type: type, api_key: str | None
+) -> None:
+    assert PROVIDERS[spec.name] is spec
+    assert spec.default_base_url == base_url
+    adapter = spec.make_adapter(fast_config("http://127.0.0.1:9", api_key))
+    assert isinstance(adapter, adapter_type)
+    adapter.close()
+    assert spec.make_simulator is not None
+    assert isinstance(spec.make_simulator(SimulatorKnobs()), FastAPI)
+
+
 @pytest.fixture(scope="module", params=SIMULATED)
 def simulated(request: pytest.FixtureRequest) -> Iterator[Simulated]:
     spec = PROVIDERS[request.param]
-    assert spec.make_simulator is not None
     knobs = SimulatorKnobs(seed=11)
-    server = serve_in_thread(spec.make_simulator(knobs))
+    server = start_simulator(spec, knobs)
     assert server.app.state.knobs is knobs
     yield Simulated(spec, server, knobs)
     server.stop()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,17 +14,13 @@ from pricing.offer import InstanceType, InterruptionSource, Tier
 from providers.base import MalformedResponse
 from providers.empiriolabs.adapter import CATALOG_PATH, EmpirioLabsAdapter
 from providers.empiriolabs.parse import GPU_COUNTS, parse_catalog
-from providers.empiriolabs.simulator import EmpirioLabsState, create_simulator
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from providers.simulators.kit import SimulatorKnobs
+from tests.providers.support import SimulatedProvider, fixture_loader
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "empiriolabs"
+load = fixture_loader("empiriolabs")
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 API_KEY = "el-test-key-do-not-leak"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+pytestmark = pytest.mark.provider("empiriolabs", api_key=API_KEY)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -140,48 +133,14 @@ def test_a_response_that_is_not_a_catalog_is_malformed(payload: Any) -> None:
 # --- the adapter against the simulator, over HTTP ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def knobs() -> SimulatorKnobs:
-    return SimulatorKnobs(seed=11)
-
-
-@pytest.fixture(scope="module")
-def server(knobs: SimulatorKnobs) -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(knobs))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def sim(server: RunningServer, knobs: SimulatorKnobs) -> Iterator[EmpirioLabsState]:
-    """The simulator's state, with its knobs back to well-behaved after each test."""
-    yield server.app.state.sim
-    knobs.forced.clear()
-    knobs.price_drift = 0.0
-    knobs.hang_seconds = SimulatorKnobs.hang_seconds
-
-
-def make_adapter(server: RunningServer, **overrides: Any) -> EmpirioLabsAdapter:
-    return EmpirioLabsAdapter(fast_config(server.url, API_KEY, **overrides))
-
-
-@pytest.fixture
-def adapter(server: RunningServer, sim: EmpirioLabsState) -> Iterator[EmpirioLabsAdapter]:
-    made = make_adapter(server)
-    yield made
-    made.close()
-
-
-def expected_offer_count(sim: EmpirioLabsState) -> int:
+def expected_offer_count(sim: Any) -> int:
     return sum(
         len(item.regions) * sum(1 for n in GPU_COUNTS if n <= item.max_gpus)
         for item in sim.items.values()
     )
 
 
-def test_adapter_reads_the_whole_simulated_catalog(
-    adapter: EmpirioLabsAdapter, sim: EmpirioLabsState
-) -> None:
+def test_adapter_reads_the_whole_simulated_catalog(adapter: EmpirioLabsAdapter, sim: Any) -> None:
     page = adapter.list_offers()
 
     assert page.skipped == []
@@ -199,8 +158,8 @@ def test_adapter_reads_the_whole_simulated_catalog(
     assert sim.last_authorization == f"Bearer {API_KEY}"
 
 
-def test_public_catalog_needs_no_key(server: RunningServer, sim: EmpirioLabsState) -> None:
-    adapter = make_adapter(server, api_key=None)
+def test_public_catalog_needs_no_key(provider: SimulatedProvider, sim: Any) -> None:
+    adapter = provider.adapter(api_key=None)
     try:
         assert len(adapter.list_offers().offers) == expected_offer_count(sim)
     finally:
@@ -209,7 +168,7 @@ def test_public_catalog_needs_no_key(server: RunningServer, sim: EmpirioLabsStat
 
 
 def test_a_retried_fault_never_reaches_the_catalog_route(
-    adapter: EmpirioLabsAdapter, sim: EmpirioLabsState, knobs: SimulatorKnobs
+    adapter: EmpirioLabsAdapter, sim: Any, knobs: SimulatorKnobs
 ) -> None:
     """Faults are answered in front of the route: only the successful attempt is served."""
     served_before = sim.requests[CATALOG_PATH]
@@ -222,7 +181,7 @@ def test_a_retried_fault_never_reaches_the_catalog_route(
 
 
 def test_drifted_prices_are_the_ones_the_simulator_holds(
-    adapter: EmpirioLabsAdapter, sim: EmpirioLabsState, knobs: SimulatorKnobs
+    adapter: EmpirioLabsAdapter, sim: Any, knobs: SimulatorKnobs
 ) -> None:
     knobs.price_drift = 0.1
 
@@ -235,11 +194,9 @@ def test_drifted_prices_are_the_ones_the_simulator_holds(
         assert offer.base_price_per_gpu_hour == round(item.price_hourly * 1_000_000)
 
 
-def test_simulator_serves_one_catalog_item_by_slug(
-    server: RunningServer, sim: EmpirioLabsState
-) -> None:
-    known = httpx.get(f"{server.url}{CATALOG_PATH}/rtx-4090")
-    unknown = httpx.get(f"{server.url}{CATALOG_PATH}/no-such-gpu")
+def test_simulator_serves_one_catalog_item_by_slug(provider: SimulatedProvider, sim: Any) -> None:
+    known = httpx.get(f"{provider.url}{CATALOG_PATH}/rtx-4090")
+    unknown = httpx.get(f"{provider.url}{CATALOG_PATH}/no-such-gpu")
 
     assert known.status_code == 200
     assert known.json() == sim.items["rtx-4090"].to_json()

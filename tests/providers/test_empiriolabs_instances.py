@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from pricing.offer import InstanceType, Offer, Tier
+from pricing.offer import Offer
 from providers.base import MalformedResponse, ProviderRefused
 from providers.empiriolabs.instances import (
     check_workload,
@@ -20,31 +19,19 @@ from providers.empiriolabs.instances import (
     read_refusal,
     refusal_reason,
 )
+from providers.empiriolabs.parse import parse_catalog
 from providers.rental import InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode
+from tests.providers.support import fixture_loader, listed_offer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "empiriolabs"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = fixture_loader("empiriolabs")
 
 
-def make_offer(**ref: str) -> Offer:
-    return Offer(
-        id="empiriolabs:rtx-4090:us:2x",
-        provider="empiriolabs",
-        gpu="RTX 4090",
-        gpu_count=2,
-        vram_gb=24,
-        base_price_per_gpu_hour=800_000,
-        tier=Tier.ON_DEMAND,
-        region="US",
-        instance_type=InstanceType.CONTAINER,
-        available=True,
-        available_count=21,
-        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
-        ref=ref or {"gpu_slug": "rtx-4090", "gpu_count": "2"},
-    )
+CATALOG = parse_catalog(load("catalog.json"), datetime(2026, 11, 20, tzinfo=UTC))
+
+
+def make_offer() -> Offer:
+    """Two RTX 4090s in the US, as the documented catalog lists them."""
+    return listed_offer(CATALOG, "empiriolabs:rtx-4090:us:2x")
 
 
 # --- instance JSON -------------------------------------------------------------------------------
@@ -175,7 +162,7 @@ def test_invalid_workloads_name_the_field_at_fault(workload: Workload, field: st
 
 
 def test_an_offer_without_its_slug_is_refused() -> None:
-    offer = make_offer(gpu_count="1")
+    offer = replace(make_offer(), ref={"gpu_count": "1"})
 
     with pytest.raises(ProviderRefused) as raised:
         deploy_body(offer, Workload(image="img"))

@@ -3,37 +3,27 @@
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
-import providers.fluence
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
-from providers.base import MalformedResponse, ProviderConfig
+from pricing.offer import InstanceType, InterruptionSource, Tier
+from providers.base import MalformedResponse
 from providers.fluence.adapter import FluenceAdapter
 from providers.fluence.parse import parse_container_plans, parse_machine_plans
-from providers.fluence.simulator import FluenceState, create_simulator
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from tests.providers.support import (
+    SimulatedProvider,
+    by_id,
+    fixture_loader,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fluence"
+load = fixture_loader("fluence")
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 API_KEY = "fl_test_key"
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def by_id(offers: list[Offer]) -> dict[str, Offer]:
-    return {offer.id: offer for offer in offers}
+pytestmark = pytest.mark.provider("fluence", api_key=API_KEY)
 
 
 # Parsing
@@ -190,37 +180,8 @@ def test_ids_are_stable_when_prices_drift() -> None:
 # The adapter against the simulator, over real HTTP
 
 
-def config(url: str, **overrides: Any) -> ProviderConfig:
-    return fast_config(url, API_KEY, **overrides)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(SimulatorKnobs(seed=11)))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def adapter(server: RunningServer) -> Iterator[FluenceAdapter]:
-    adapter = FluenceAdapter(config(server.url))
-    yield adapter
-    adapter.close()
-
-
-def test_spec_names_the_adapter_and_simulator() -> None:
-    spec = providers.fluence.SPEC
-    assert spec.name == "fluence"
-    assert spec.default_base_url == "https://api.fluence.dev"
-    adapter = spec.make_adapter(config("http://127.0.0.1:9"))
-    assert isinstance(adapter, FluenceAdapter)
-    adapter.close()
-    assert spec.make_simulator is not None
-    assert isinstance(spec.make_simulator(SimulatorKnobs()), FastAPI)
-
-
 def test_adapter_reads_all_three_plan_families(
-    adapter: FluenceAdapter, server: RunningServer
+    adapter: FluenceAdapter, provider: SimulatedProvider
 ) -> None:
     page = adapter.list_offers()
 
@@ -237,5 +198,5 @@ def test_adapter_reads_all_three_plan_families(
     multi_gpu_h100 = [o for o in page.offers if o.gpu == h100 and o.gpu_count == 8]
     assert multi_gpu_h100
     assert all(1_800_000 <= o.base_price_per_gpu_hour <= 3_500_000 for o in multi_gpu_h100)
-    state: FluenceState = server.app.state.sim
+    state = provider.sim
     assert state.last_authorization == f"Bearer {API_KEY}"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from pricing.offer import InstanceType, Offer, Tier
+from pricing.offer import InstanceType, Offer
 from providers.base import ProviderRefused
 from providers.fluence.instances import (
     Family,
@@ -21,40 +20,28 @@ from providers.fluence.instances import (
     parse_ssh_connection,
     split_handle,
 )
+from providers.fluence.parse import parse_container_plans
 from providers.fluence.refusals import read_refusal
 from providers.fluence.workload import check_workload, deploy_request, expose
 from providers.parsing import MalformedItem
 from providers.rental import InstanceStatus, SshAccess, UnsupportedWorkload, Workload, WorkloadMode
+from tests.providers.support import fixture_loader, listed_offer
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fluence"
+load = fixture_loader("fluence")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+PLANS = parse_container_plans(load("container_plans"), datetime(2026, 11, 20, tzinfo=UTC))
+MACHINE_REF = {"option_id": "opt_a100x8_fi", "os_image": "ubuntu-22.04", "location_id": "loc_fi1"}
 
 
 def offer(instance_type: InstanceType, **ref: str) -> Offer:
-    defaults = (
-        {"plan_id": "plan_h100x1", "location_id": "loc_fr1"}
-        if instance_type is InstanceType.CONTAINER
-        else {"option_id": "opt_a100x8_fi", "os_image": "ubuntu-22.04", "location_id": "loc_fi1"}
-    )
-    return Offer(
-        id=f"fluence:{instance_type.value}:x",
-        provider="fluence",
-        gpu="H100 SXM",
-        gpu_count=1,
-        vram_gb=80,
-        base_price_per_gpu_hour=2_150_000,
-        tier=Tier.ON_DEMAND,
-        region="Paris, FR",
-        instance_type=instance_type,
-        available=True,
-        available_count=None,
-        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
-        ref={**defaults, **ref},
-    )
+    """The documented Paris H100 plan; as a VM or bare metal, it carries a machine option's ref."""
+    paris = listed_offer(PLANS, "fluence:plan:plan-h100x1:loc-fr1", **ref)
+    if instance_type is InstanceType.CONTAINER:
+        return paris
+    machine = f"fluence:{instance_type.value}:x"
+    return replace(paris, id=machine, instance_type=instance_type, ref={**MACHINE_REF, **ref})
 
 
 CONTAINER = offer(InstanceType.CONTAINER)

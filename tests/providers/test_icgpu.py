@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
-import providers.icgpu
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
-from providers.base import MalformedResponse, ProviderConfig
+from pricing.offer import InstanceType, InterruptionSource, Tier
+from providers.base import MalformedResponse
 from providers.icgpu.adapter import IcGpuAdapter
 from providers.icgpu.parse import parse_tiers
-from providers.icgpu.simulator import create_simulator
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from tests.providers.support import by_id, fixture_loader
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "icgpu"
+load = fixture_loader("icgpu")
 FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def by_id(offers: list[Offer]) -> dict[str, Offer]:
-    return {offer.id: offer for offer in offers}
+pytestmark = pytest.mark.provider("icgpu", api_key=None)
 
 
 # Parsing
@@ -161,35 +146,6 @@ def test_ids_are_stable_when_prices_drift() -> None:
 
 
 # The adapter against the simulator, over real HTTP
-
-
-def config(url: str, **overrides: Any) -> ProviderConfig:
-    return fast_config(url, None, **overrides)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = serve_in_thread(create_simulator(SimulatorKnobs(seed=11)))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def adapter(server: RunningServer) -> Iterator[IcGpuAdapter]:
-    adapter = IcGpuAdapter(config(server.url))
-    yield adapter
-    adapter.close()
-
-
-def test_spec_has_no_default_base_url() -> None:
-    spec = providers.icgpu.SPEC
-    assert spec.name == "icgpu"
-    assert spec.default_base_url is None
-    adapter = spec.make_adapter(config("http://127.0.0.1:9"))
-    assert isinstance(adapter, IcGpuAdapter)
-    adapter.close()
-    assert spec.make_simulator is not None
-    assert isinstance(spec.make_simulator(SimulatorKnobs()), FastAPI)
 
 
 def test_adapter_reads_every_tier_without_a_key(adapter: IcGpuAdapter) -> None:

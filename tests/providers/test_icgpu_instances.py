@@ -5,51 +5,31 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from pricing.offer import InstanceType, Offer, Tier
+from pricing.offer import Offer
 from providers.base import ProviderRefused
 from providers.icgpu.instances import parse_instance, parse_page
+from providers.icgpu.parse import parse_tiers
 from providers.icgpu.refusals import read_refusal
 from providers.icgpu.workload import check_workload, create_request, idempotency_key
 from providers.parsing import MalformedItem
 from providers.rental import InstanceStatus, SshAccess, UnsupportedWorkload, Workload, WorkloadMode
+from tests.providers.support import fixture_loader, listed_offer
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "icgpu"
+load = fixture_loader("icgpu")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
 SSH = Workload(mode=WorkloadMode.SSH, ssh_key=KEY)
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+TIERS = parse_tiers(load("tiers"), datetime(2026, 11, 20, tzinfo=UTC))
 
 
 def offer(**ref: str) -> Offer:
-    return Offer(
-        id="icgpu:dedicated:h100-80gb:eu-west:batch",
-        provider="icgpu",
-        gpu="H100 SXM",
-        gpu_count=1,
-        vram_gb=80,
-        base_price_per_gpu_hour=1_200_000,
-        tier=Tier.SPOT,
-        region="eu-west",
-        instance_type=InstanceType.CONTAINER,
-        available=True,
-        available_count=4,
-        updated_at=datetime(2026, 11, 20, tzinfo=UTC),
-        ref={
-            "tier": "dedicated",
-            "gpu_model": "H100 80GB",
-            "region": "eu-west",
-            "workload_type": "batch",
-            **ref,
-        },
-    )
+    """The dedicated H100's batch offer in eu-west, with `ref` laid over its reference."""
+    return listed_offer(TIERS, "icgpu:dedicated:h100-80gb:eu-west:batch", **ref)
 
 
 # Instance JSON

@@ -20,10 +20,8 @@ from providers.rental import (
     Workload,
     WorkloadMode,
 )
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread
-from tests.providers.support import fast_config
+from tests.providers.support import SIMULATED, SimulatedProvider, simulated
 
-SIMULATED = [name for name, spec in PROVIDERS.items() if spec.make_simulator is not None]
 # Workloads of every kind; each provider runs at least one of them on some offer.
 WORKLOADS = (
     Workload(mode=WorkloadMode.CUSTOM, image="ghcr.io/acme/web", ports=(80,)),
@@ -34,17 +32,13 @@ WORKLOADS = (
 
 
 @pytest.fixture(params=SIMULATED)
-def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, RunningServer]]:
-    spec = PROVIDERS[request.param]
-    assert spec.make_simulator is not None
-    server = serve_in_thread(spec.make_simulator(SimulatorKnobs(seed=5, provision_seconds=0.0)))
-    yield request.param, server
-    server.stop()
+def provider(request: pytest.FixtureRequest) -> Iterator[SimulatedProvider]:
+    with simulated(request.param, seed=5, provision_seconds=0.0) as running:
+        yield running
 
 
-def adapter_for(name: str, server: RunningServer, deployment: str | None) -> RentalProvider:
-    config = fast_config(server.url, PROVIDERS[name].demo_api_key, deployment_id=deployment)
-    adapter: RentalProvider = PROVIDERS[name].make_adapter(config)  # type: ignore[assignment]
+def adapter_for(provider: SimulatedProvider, deployment: str | None) -> RentalProvider:
+    adapter: RentalProvider = provider.adapter(deployment_id=deployment)
     return adapter
 
 
@@ -68,13 +62,12 @@ def test_the_specs_declare_which_providers_tag() -> None:
 
 
 def test_instances_carry_the_deployment_where_the_provider_takes_a_tag(
-    provider: tuple[str, RunningServer],
+    provider: SimulatedProvider,
 ) -> None:
-    name, server = provider
-    tags = PROVIDERS[name].tags_instances
-    ours = adapter_for(name, server, "dep-ours")
-    theirs = adapter_for(name, server, "dep-theirs")
-    untagged = adapter_for(name, server, None)
+    tags = provider.spec.tags_instances
+    ours = adapter_for(provider, "dep-ours")
+    theirs = adapter_for(provider, "dep-theirs")
+    untagged = adapter_for(provider, None)
     try:
         offer, workload = runnable(ours)
         mine = ours.provision(offer, workload, "rnt_ours")

@@ -7,23 +7,28 @@ response whole), so the broker runs in a server thread and every request here go
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from broker.app import create_app
-from broker.settings import CoreSettings
-from providers.base import ProviderConfig
-from providers.registry import PROVIDERS
-from providers.simkit import RunningServer, SimulatorKnobs, serve_in_thread, stop_all
-from providers.workload_sim import WorkloadState
+from providers.simulators.workload import WorkloadState
 from proxy.settings import ProxySettings
-from tests.rentals.conftest import ADMIN, FakeClock, Sim
+from tests.brokers import (
+    ADMIN,
+    Account,
+    BrokerHost,
+    FakeClock,
+    Sim,
+    SocketBroker,
+    open_account,
+    sim_adapters,
+    start_sims,
+    stop_sims,
+    wait_status,
+)
 
 # A workload each provider accepts, and the offer filters and id prefix of offers that run it.
 WORKLOADS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
@@ -45,39 +50,19 @@ WORKLOADS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
 
 @pytest.fixture
 def sims() -> Iterator[dict[str, Sim]]:
-    started: dict[str, Sim] = {}
-    for seed, (name, spec) in enumerate(PROVIDERS.items(), start=1):
-        if spec.make_simulator is None or name not in WORKLOADS:
-            continue
-        knobs = SimulatorKnobs(seed=seed, provision_seconds=0.0, hang_seconds=5.0)
-        started[name] = Sim(serve_in_thread(spec.make_simulator(knobs)), knobs)
+    started = start_sims(WORKLOADS)
     yield started
-    stop_all(sim.server for sim in started.values())
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    key_id: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+    stop_sims(started)
 
 
 @dataclass
-class Broker:
+class Broker(SocketBroker):
     """The broker over HTTP, a funded account, and helpers to rent and connect."""
 
-    server: RunningServer
-    app: FastAPI
-    sims: dict[str, Sim]
-    api: httpx.Client = field(init=False)
     owner: Account = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api = httpx.Client(base_url=self.server.url, timeout=30)
+        super().__post_init__()
         self.owner = self.account()
 
     @property
@@ -96,16 +81,8 @@ class Broker:
 
     def account(self, credit: str = "100.00") -> Account:
         """A new account with credit."""
-        made = self.api.post("/v1/admin/accounts", json={"name": "renter"}, headers=ADMIN)
-        assert made.status_code == 201, made.text
-        body = made.json()
-        granted = self.api.post(
-            f"/v1/admin/accounts/{body['account_id']}/credits",
-            json={"amount": credit, "reason": "test credit"},
-            headers=ADMIN,
-        )
-        assert granted.status_code == 201, granted.text
-        return Account(body["account_id"], body["key_id"], body["api_key"])
+        body = open_account(self.api, credit)
+        return Account(body["account_id"], body["api_key"], body["key_id"])
 
     def revoke(self, account: Account) -> None:
         revoked = self.api.delete(
@@ -132,55 +109,24 @@ class Broker:
         return rental
 
     def wait_status(self, rental_id: str, status: str, headers: dict[str, str]) -> dict[str, Any]:
-        for _ in range(300):
-            self.app.state.status_sync.run()
-            rental = self.api.get(f"/v1/rentals/{rental_id}", headers=headers).json()
-            if rental["status"] == status:
-                return rental
-            time.sleep(0.02)
-        raise AssertionError(f"rental {rental_id} never became {status}: {rental}")
+        return wait_status(self.app, self.api, rental_id, status, headers)
 
 
 @pytest.fixture
-def make_broker(
-    make_settings: Callable[..., CoreSettings],
-    database_url: str,
-    sims: dict[str, Sim],
-) -> Iterator[Callable[..., Broker]]:
+def make_broker(broker_host: BrokerHost) -> Callable[..., Broker]:
     """Build a broker with `ProxySettings` overrides (e.g. a short read timeout)."""
-    started: list[Broker] = []
 
     def build(**proxy: Any) -> Broker:
-        adapters = {
-            name: PROVIDERS[name].make_adapter(
-                ProviderConfig(
-                    sim.server.url,
-                    PROVIDERS[name].demo_api_key,
-                    timeout_seconds=2.0,
-                    retry_attempts=2,
-                    retry_max_wait_seconds=0.05,
-                )
-            )
-            for name, sim in sims.items()
-        }
         app = create_app(
-            make_settings(database_url=database_url),
-            adapters=adapters,
+            broker_host.settings(),
+            adapters=sim_adapters(broker_host.sims, timeout_seconds=2.0),
             start_jobs=False,
             clock=FakeClock(),
             proxy_settings=ProxySettings(_env_file=None, **proxy),  # type: ignore[call-arg]
         )
-        app.state.refresher.refresh_all()
-        broker = Broker(serve_in_thread(app), app, sims)
-        started.append(broker)
-        return broker
+        return broker_host.serve(app, Broker)
 
-    yield build
-    for broker in started:
-        broker.api.close()
-    stop_all(broker.server for broker in started)
-    for broker in started:
-        broker.app.state.db.dispose()
+    return build
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from providers.registry import PROVIDERS
+from tests.brokers import bearer
 from tests.proxy.conftest import Broker
 
 
@@ -16,8 +18,14 @@ def error_of(response: httpx.Response) -> dict[str, object]:
     return body["error"]  # type: ignore[no-any-return]
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+def reached_rental(make_broker: Callable[..., Broker]) -> tuple[Broker, dict[str, Any], str]:
+    """A broker that caches nothing, a running EmpirioLabs rental on it, and a URL its owner's
+    key has just been let through to."""
+    broker = make_broker(cache_seconds=0)
+    rental = broker.rent("empiriolabs")
+    url = broker.connect_url(rental["id"]) + "v1/models"
+    assert httpx.get(url, headers=broker.headers).status_code == 200
+    return broker, rental, url
 
 
 def test_the_rental_key_opens_its_own_rental_only(broker: Broker) -> None:
@@ -65,10 +73,7 @@ def test_another_accounts_rental_is_not_found_and_a_missing_key_is_401(broker: B
 def test_a_rental_that_is_not_running_is_a_conflict_with_its_status(
     make_broker: Callable[..., Broker],
 ) -> None:
-    broker = make_broker(cache_seconds=0)
-    rental = broker.rent("empiriolabs")
-    url = broker.connect_url(rental["id"]) + "v1/models"
-    assert httpx.get(url, headers=broker.headers).status_code == 200
+    broker, rental, url = reached_rental(make_broker)
 
     stopped = broker.api.post(f"/v1/rentals/{rental['id']}/stop", headers=broker.headers)
     assert stopped.status_code == 200, stopped.text
@@ -99,10 +104,7 @@ def test_an_ssh_only_rental_points_at_its_ssh_details(broker: Broker) -> None:
 def test_a_revoked_key_stops_working_when_nothing_is_cached(
     make_broker: Callable[..., Broker],
 ) -> None:
-    broker = make_broker(cache_seconds=0)
-    rental = broker.rent("empiriolabs")
-    url = broker.connect_url(rental["id"]) + "v1/models"
-    assert httpx.get(url, headers=broker.headers).status_code == 200
+    broker, rental, url = reached_rental(make_broker)
 
     broker.revoke(broker.owner)
 

@@ -16,7 +16,7 @@ import ollama
 import openai
 import pytest
 
-from providers.workload_sim import WorkloadState
+from providers.simulators.workload import WorkloadState
 from tests.proxy.conftest import Broker
 
 PROMPT = [{"role": "user", "content": "tell me a story"}]

@@ -22,8 +22,8 @@ from sqlalchemy import text, update
 from broker.db import Database, bulk_update
 from broker.invalidation import Change, InvalidationBus
 from broker.rentals.tables import Rental
+from tests.brokers import ADMIN
 from tests.proxy.conftest import Broker
-from tests.rentals.conftest import ADMIN
 
 CACHE_SECONDS = 60.0  # far longer than the bound: a refusal within 1 s is the invalidation's
 BOUND_SECONDS = 1.0

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
-from providers.simkit import RunningServer, serve_in_thread
+from providers.simulators.kit import RunningServer, serve_in_thread
 from tests.proxy.conftest import Broker
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import httpx
 import psutil
 
-from providers.workload_sim import pattern_chunks, pattern_sha256
+from providers.simulators.workload import pattern_chunks, pattern_sha256
 from tests.proxy.conftest import Broker
 
 SIZE = 200 * 1024 * 1024

@@ -6,7 +6,7 @@ import pytest
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
-from providers.workload_sim import CLOSE_CODE
+from providers.simulators.workload import CLOSE_CODE
 from tests.proxy.conftest import Broker
 
 

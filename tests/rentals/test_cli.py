@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from broker.cli import app as cli
-from providers.simkit import serve_in_thread
+from providers.simulators.kit import serve_in_thread
 from tests.rentals.conftest import Broker
 
 

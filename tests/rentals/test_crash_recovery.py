@@ -22,7 +22,7 @@ from sqlmodel import select
 from broker import accounts, ledger
 from broker.db import Database
 from broker.rentals.tables import Rental
-from tests.rentals.conftest import Sim
+from tests.brokers import Sim
 
 GPUBROKER = str(Path(sys.executable).parent / "gpubroker")
 

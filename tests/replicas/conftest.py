@@ -45,6 +45,7 @@ from sqlmodel import Session
 from broker import ledger
 from broker.db import Database, scratch_schema
 from broker.jobs import lock_key
+from tests.brokers import Account
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,16 +241,6 @@ class Replica:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
-
-
-@dataclass
-class Account:
-    id: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
 
 
 @dataclass

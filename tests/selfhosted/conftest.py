@@ -25,7 +25,8 @@ from broker.app import create_app
 from broker.settings import CoreSettings, provider_config
 from providers import selfhosted
 from providers.selfhosted.adapter import SelfHostedAdapter
-from tests.rentals.conftest import ADMIN, Broker, FakeClock
+from tests.brokers import FakeClock, bearer, close_clients, open_account, open_client
+from tests.rentals.conftest import Broker
 from tests.selfhosted.support import TEST_IMAGE, containers_in, remove_all
 
 ENGINE_SCRIPT = Path(__file__).parents[2] / "scripts" / "docker_test_engine.sh"
@@ -134,27 +135,16 @@ def make_broker(
         )
         app = create_app(settings, start_jobs=False, clock=clock)
         app.state.refresher.refresh_all()
-        client = TestClient(app)
-        client.__enter__()
-        opened.append(client)
+        client = open_client(app, opened)
         if restart_of is not None:
             account_id, headers = restart_of.account_id, restart_of.headers
         else:
-            made = client.post("/v1/admin/accounts", json={"name": "renter"}, headers=ADMIN)
-            account_id = made.json()["account_id"]
-            granted = client.post(
-                f"/v1/admin/accounts/{account_id}/credits",
-                json={"amount": "100.00", "reason": "test credit"},
-                headers=ADMIN,
-            )
-            assert granted.status_code == 201, granted.text
-            headers = {"Authorization": f"Bearer {made.json()['api_key']}"}
+            made = open_account(client)
+            account_id, headers = made["account_id"], bearer(made["api_key"])
         return SelfHostedBroker(client, app, clock, {}, account_id, headers, settings)
 
     yield build
-    for client in opened:
-        client.__exit__(None, None, None)
-        client.app.state.db.dispose()  # type: ignore[attr-defined]
+    close_clients(opened)
 
 
 @pytest.fixture

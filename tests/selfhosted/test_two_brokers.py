@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from broker.app import create_app
 from broker.settings import CoreSettings
 from providers.rental import Workload
-from tests.rentals.conftest import ADMIN, FakeClock
+from tests.brokers import ADMIN, FakeClock, bearer, close_clients, open_account, open_client
 from tests.selfhosted.conftest import WORKLOAD, Host, SelfHostedBroker
 
 Build = Callable[[str], SelfHostedBroker]
@@ -37,23 +37,13 @@ def brokers(
         clock = FakeClock()
         app = create_app(settings, start_jobs=False, clock=clock)
         app.state.refresher.refresh_all()
-        client = TestClient(app)
-        client.__enter__()
-        opened.append(client)
-        made = client.post("/v1/admin/accounts", json={"name": "renter"}, headers=ADMIN).json()
-        granted = client.post(
-            f"/v1/admin/accounts/{made['account_id']}/credits",
-            json={"amount": "100.00", "reason": "test credit"},
-            headers=ADMIN,
-        )
-        assert granted.status_code == 201, granted.text
-        headers = {"Authorization": f"Bearer {made['api_key']}"}
+        client = open_client(app, opened)
+        made = open_account(client)
+        headers = bearer(made["api_key"])
         return SelfHostedBroker(client, app, clock, {}, made["account_id"], headers, settings)
 
     yield build
-    for client in opened:
-        client.__exit__(None, None, None)
-        client.app.state.db.dispose()  # type: ignore[attr-defined]
+    close_clients(opened)
 
 
 def labels(host: Host) -> dict[str, dict[str, Any]]:

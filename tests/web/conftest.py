@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from broker.settings import CoreSettings
-from providers.simkit import serve_in_thread
+from providers.simulators.kit import serve_in_thread
 from tests.web.spot_catalog import spot_broker
 
 CHROMIUM = Path("/usr/bin/chromium")
