@@ -25,6 +25,8 @@ test-deps:
 
 test: $(STAMP) test-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)

@@ -16,11 +16,11 @@ from fastapi import FastAPI
 
 from broker import credentials, migrations
 from broker.api import admin, offers, rentals, spot, stripe_webhook, wallet
+from broker.api.errors import install_error_handlers
 from broker.api.params import reject_nul_in_urls
 from broker.api.render import json_response
 from broker.connect_lookup import BrokerLookup, forward_invalidations
 from broker.db import Database
-from broker.errors import install_error_handlers
 from broker.health import health_report
 from broker.invalidation import InvalidationBus
 from broker.jobs import Jobs

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from broker.accounts import account_for_key
+from broker.api.errors import unauthorized
 from broker.db import Database
-from broker.errors import unauthorized
 from broker.ledger_tables import Account
 
 if TYPE_CHECKING:
@@ -29,11 +29,13 @@ bearer_scheme = HTTPBearer(auto_error=False, description="An account key, or the
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    db: Database = request.app.state.db
+    return db
 
 
 def get_app_settings(request: Request) -> CoreSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: CoreSettings = request.app.state.settings
+    return settings
 
 
 def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:

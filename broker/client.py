@@ -52,18 +52,23 @@ class BrokerClient:
                 raise BrokerError(response.status_code, "error", response.text[:200]) from None
         return response.json()
 
+    def _get_object(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A GET whose answer is a JSON object."""
+        body: dict[str, Any] = self.request("GET", path, **kwargs)
+        return body
+
     def offers(self, **params: Any) -> dict[str, Any]:
-        return self.request("GET", "/v1/offers", params=_clean(params))
+        return self._get_object("/v1/offers", params=_clean(params))
 
     def gpus(self) -> dict[str, Any]:
-        return self.request("GET", "/v1/gpus")
+        return self._get_object("/v1/gpus")
 
     def spot_prices(self, gpu: str, region: str | None = None) -> dict[str, Any]:
-        return self.request("GET", "/v1/spot-prices", params=_clean({"gpu": gpu, "region": region}))
+        return self._get_object("/v1/spot-prices", params=_clean({"gpu": gpu, "region": region}))
 
     def spot_history(self, **params: Any) -> dict[str, Any]:
         """One page of `GET /v1/spot-prices/history`; pass `next_cursor` back as `cursor`."""
-        return self.request("GET", "/v1/spot-prices/history", params=_clean(params))
+        return self._get_object("/v1/spot-prices/history", params=_clean(params))
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from sqlalchemy import Table, bindparam, event, text
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.sql import Executable
 from sqlmodel import Session
 from tenacity import (
     RetryCallState,
@@ -220,6 +221,7 @@ def bulk_update(conn: Connection, table: Table, key: str, rows: list[dict[str, A
     if not rows:
         return
     names = list(rows[0])
+    statement: Executable
     if conn.dialect.name != "postgresql":
         statement = (
             table.update()

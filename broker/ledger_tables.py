@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from broker.dbtypes import BigIntPK, UTCDateTime, utcnow
+from pricing.dbtypes import BigIntPK, UTCDateTime, utcnow
 
 ENTRY_KINDS = ("topup", "grant", "hold", "release", "charge")
 HOLD_STATUSES = ("open", "captured", "released")

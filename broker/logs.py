@@ -208,7 +208,7 @@ def new_request_id() -> str:
 def _incoming_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name.lower() == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SANE_ID.match(candidate):
                 return candidate
             break

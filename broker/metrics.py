@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -35,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.db import Database
@@ -69,11 +71,11 @@ class CatalogCollector(Collector):
             labels=["provider"],
         )
         for name, status in self.catalog.status().items():
-            offers.add_metric([name], float(status["offers"]))  # type: ignore[arg-type]
+            offers.add_metric([name], float(cast(int, status["offers"])))
             healthy.add_metric([name], 1.0 if status["status"] == ProviderHealth.OK else 0.0)
             stamp = status["updated_at"]
             if stamp is not None:
-                updated.add_metric([name], stamp.timestamp())  # type: ignore[attr-defined]
+                updated.add_metric([name], cast(datetime, stamp).timestamp())
         yield offers
         yield healthy
         yield updated
@@ -93,9 +95,9 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("gpubroker_database_up", "1 when the scrape's queries succeeded")
         try:
             with self.db.session(read_only=True) as session:
-                by_status = dict(
+                by_status: dict[str, int] = dict(
                     session.execute(
-                        select(Rental.status, func.count()).group_by(Rental.status)  # type: ignore[arg-type]
+                        select(col(Rental.status), func.count()).group_by(col(Rental.status))
                     ).all()
                 )
                 balance, held = session.execute(

@@ -7,9 +7,10 @@ registry, so adding a provider never means editing this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -103,8 +104,11 @@ def _provider_fields() -> dict[str, Any]:
     return fields
 
 
-Settings = create_model(  # type: ignore[call-overload]
-    "Settings", __base__=CoreSettings, **_provider_fields()
+# Its fields beyond CoreSettings' come from the registry at run time, so the keywords a caller
+# passes can only be checked then, by Pydantic.
+Settings = cast(
+    Callable[..., CoreSettings],
+    create_model("Settings", __base__=CoreSettings, **_provider_fields()),
 )
 
 

@@ -78,7 +78,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 scheme=url.raw_scheme, host=url.raw_host, port=origin[2], target=url.raw_path
             ),
             headers=request.headers.raw,
-            content=request.stream,  # type: ignore[arg-type]
+            content=request.stream,
             extensions=request.extensions,
         )
         try:

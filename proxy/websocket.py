@@ -60,7 +60,7 @@ async def relay(
             upstream = await connect(
                 url,
                 additional_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
-                subprotocols=scope.get("subprotocols") or None,  # type: ignore[arg-type]
+                subprotocols=scope.get("subprotocols") or None,
                 open_timeout=settings.connect_timeout_seconds,
                 max_size=settings.max_websocket_message_bytes,
                 compression=None,

@@ -1,19 +1,35 @@
 """HTTP routers of the broker, one module per area, each exporting `router`.
 
-Shared here: `usd_amount`, the request-body type for money. Amounts arrive as decimal strings
-(`"25.00"`; JSON numbers are read through their decimal text, never as binary floats) and leave
-validation as integer micro-dollars, so a handler never sees anything else.
+Shared here: `usd_amount`, the request-body constraints for money. Amounts arrive as decimal
+strings (`"25.00"`; JSON numbers are read through their decimal text, never as binary floats) and
+leave validation as integer micro-dollars, so a handler never sees anything else.
+
+Rules built from parameters are `FieldRules`: one object standing for several pieces of
+Pydantic metadata, written inside `Annotated[...]` (`Annotated[int, usd_amount(...)]`), because a
+type checker reads an annotation statically and accepts no call that builds a whole type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
+from annotated_types import GroupedMetadata
 from pydantic import BeforeValidator, WithJsonSchema
 
 from pricing.money import InvalidAmount, format_usd, to_decimal, to_micros
+
+
+class FieldRules(GroupedMetadata):
+    """Several pieces of field metadata as one; Pydantic applies them in order."""
+
+    def __init__(self, *items: object) -> None:
+        self.items = items
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self.items)
 
 
 def _parse_usd(value: Any, *, decimals: int, minimum: int, maximum: int) -> int:
@@ -31,8 +47,8 @@ def _parse_usd(value: Any, *, decimals: int, minimum: int, maximum: int) -> int:
     return to_micros(amount)
 
 
-def usd_amount(*, decimals: int, minimum: int, maximum: int) -> Any:
-    """A body field holding USD, validated into micro-dollars within [minimum, maximum]."""
+def usd_amount(*, decimals: int, minimum: int, maximum: int) -> FieldRules:
+    """For an `int` body field holding USD, validated into micro-dollars in [minimum, maximum]."""
     parse = partial(_parse_usd, decimals=decimals, minimum=minimum, maximum=maximum)
     schema = {"type": "string", "pattern": rf"^\d+(\.\d{{1,{decimals}}})?$", "example": "25.00"}
-    return Annotated[int, BeforeValidator(parse), WithJsonSchema(schema)]
+    return FieldRules(BeforeValidator(parse), WithJsonSchema(schema))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -22,11 +22,11 @@ from broker.rentals.tables import ReconcileRun
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 MAX_GRANT = 1_000_000_000_000_000  # one billion USD: far from BIGINT's limit
-GrantAmount = usd_amount(decimals=6, minimum=1, maximum=MAX_GRANT)
+GrantAmount = Annotated[int, usd_amount(decimals=6, minimum=1, maximum=MAX_GRANT)]
 
 
 class AccountIn(BaseModel):
-    name: text(200)  # type: ignore[valid-type]
+    name: Annotated[str, text(200)]
 
 
 class KeyOut(BaseModel):
@@ -69,14 +69,14 @@ class AccountOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    replaces: text(100) | None = Field(  # type: ignore[valid-type]
+    replaces: Annotated[str, text(100)] | None = Field(
         None, description="A key id to revoke in the same transaction (rotation)"
     )
 
 
 class GrantIn(BaseModel):
-    amount: GrantAmount  # type: ignore[valid-type]
-    reason: text(300, min_length=0) = ""  # type: ignore[valid-type]
+    amount: GrantAmount
+    reason: Annotated[str, text(300, min_length=0)] = ""
 
 
 class GrantOut(BaseModel):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 from weakref import WeakKeyDictionary
 
 from cachetools import TTLCache
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from broker.api.errors import invalid, not_found
 from broker.api.params import MAX_GPU_COUNT, MAX_PRICE_USD, MAX_VRAM_GB
 from broker.api.render import gpu_row_json, json_response, offer_json
-from broker.errors import invalid, not_found
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key, resolve_gpu_query, suggest_gpus
 from pricing.index import InvalidCursor
@@ -31,7 +31,7 @@ router = APIRouter(tags=["catalog"])
 SortName = Literal[
     "price", "-price", "effective_price", "vram", "-vram", "interruption", "price_per_vram"
 ]
-assert set(SortName.__args__) == set(SORTS)  # type: ignore[attr-defined]
+assert set(get_args(SortName)) == set(SORTS)
 
 MAX_TERMS = 20
 
@@ -39,7 +39,8 @@ _page_caches: WeakKeyDictionary[Catalog, TTLCache[tuple[Any, ...], bytes]] = Wea
 
 
 def catalog_of(request: Request) -> Catalog:
-    return request.app.state.catalog
+    catalog: Catalog = request.app.state.catalog
+    return catalog
 
 
 def page_cache(catalog: Catalog) -> TTLCache[tuple[Any, ...], bytes]:
@@ -144,7 +145,7 @@ async def list_offers(
             "providers": catalog.status(),
         }
     )
-    page_cache(catalog)[cache_key] = response.body
+    page_cache(catalog)[cache_key] = cast(bytes, response.body)  # json_response encodes to bytes
     return response
 
 

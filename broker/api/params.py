@@ -29,7 +29,8 @@ from urllib.parse import parse_qsl
 from pydantic import AfterValidator, StringConstraints
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from broker.errors import error_response, invalid
+from broker.api import FieldRules
+from broker.api.errors import error_response, invalid
 
 MAX_PRICE_USD = Decimal(1_000_000)
 MAX_VRAM_GB = 10_000
@@ -70,10 +71,10 @@ def _no_nul(text: str) -> str:
     return text
 
 
-def text(max_length: int, min_length: int = 1) -> Any:
-    """A string field of a request body: bounded in length, anything but NUL."""
+def text(max_length: int, min_length: int = 1) -> FieldRules:
+    """For a `str` field of a request body: bounded in length, anything but NUL."""
     bounds = StringConstraints(min_length=min_length, max_length=max_length)
-    return Annotated[str, bounds, AfterValidator(_no_nul)]
+    return FieldRules(*bounds, AfterValidator(_no_nul))
 
 
 def one_or_many(value: Any) -> Any:

@@ -11,12 +11,13 @@ import base64
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlmodel import col, select
 
+from broker.api.errors import invalid
 from broker.api.offers import check_providers, resolve_gpu_terms
 from broker.api.params import (
     MAX_PRICE_USD,
@@ -27,10 +28,10 @@ from broker.api.params import (
 )
 from broker.api.render import json_response
 from broker.auth import current_account
-from broker.errors import invalid
 from broker.ledger_tables import Account, Hold
 from broker.rentals.ranking import Constraints
-from broker.rentals.service import RentalService, RentRequest
+from broker.rentals.request import RentRequest, rent_request
+from broker.rentals.service import RentalService
 from broker.rentals.tables import RENTAL_STATUSES, Rental
 from pricing.money import format_usd, to_micros
 from pricing.offer import Tier
@@ -39,21 +40,23 @@ from providers.rental import Workload, WorkloadMode
 router = APIRouter(tags=["rentals"])
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Port = Annotated[int, Field(ge=1, le=65535)]
-GpuTerm = text(100)
+GpuTerm = Annotated[str, text(100)]
+StatusName = Literal["provisioning", "running", "stopped", "interrupted", "terminated", "failed"]
+assert get_args(StatusName) == RENTAL_STATUSES
 
 
 class WorkloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: WorkloadMode | None = None
-    image: text(500) | None = None  # type: ignore[valid-type]
-    model: text(300) | None = None  # type: ignore[valid-type]
-    template: text(100) | None = None  # type: ignore[valid-type]
+    image: Annotated[str, text(500)] | None = None
+    model: Annotated[str, text(300)] | None = None
+    template: Annotated[str, text(100)] | None = None
     ports: list[Port] = Field(default_factory=list, max_length=20)
-    env: dict[str, text(10_000, min_length=0)] = Field(  # type: ignore[valid-type]
+    env: dict[str, Annotated[str, text(10_000, min_length=0)]] = Field(
         default_factory=dict, max_length=64
     )
-    ssh_key: text(10_000) | None = None  # type: ignore[valid-type]
+    ssh_key: Annotated[str, text(10_000)] | None = None
 
     @field_validator("env")
     @classmethod
@@ -85,7 +88,7 @@ class WorkloadIn(BaseModel):
 
 
 class RentIn(WorkloadIn):
-    offer_id: text(300) | None = None  # type: ignore[valid-type]
+    offer_id: Annotated[str, text(300)] | None = None
     gpu: (
         Annotated[
             list[GpuTerm],
@@ -97,9 +100,9 @@ class RentIn(WorkloadIn):
     gpu_count: int = Field(1, ge=1, le=64)
     tier: Literal["on_demand", "spot", "any"] = "any"
     max_price: Decimal | None = Field(None, gt=0, le=MAX_PRICE_USD, decimal_places=6)
-    region: text(100) | None = None  # type: ignore[valid-type]
+    region: Annotated[str, text(100)] | None = None
     max_interruption: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
-    providers: list[text(100)] = Field(  # type: ignore[valid-type]
+    providers: list[Annotated[str, text(100)]] = Field(
         default_factory=list, max_length=10
     )
     recover: bool = False
@@ -107,11 +110,12 @@ class RentIn(WorkloadIn):
 
 
 def service_of(request: Request) -> RentalService:
-    return request.app.state.rentals
+    service: RentalService = request.app.state.rentals
+    return service
 
 
 def to_request(request: Request, body: RentIn) -> RentRequest:
-    """Resolve names and amounts; the canonical body is what idempotency compares."""
+    """Resolve names and amounts into a request with its canonical body (`rent_request`)."""
     flat = body.model_dump(include=set(WorkloadIn.model_fields), exclude_defaults=True)
     if body.workload is not None and flat:
         raise invalid(
@@ -120,10 +124,7 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
     workload_in = body.workload or WorkloadIn(**flat)
     workload = workload_in.to_workload()
     max_price = to_micros(body.max_price) if body.max_price is not None else None
-    canonical: dict[str, Any] = {
-        "workload": {**workload_in.model_dump(exclude_none=True), "mode": workload.mode.value},
-        "recover": body.recover,
-    }
+    given = workload_in.model_dump(exclude_none=True)
     constraint_fields = body.model_fields_set & {
         "gpu",
         "gpu_count",
@@ -138,9 +139,8 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
                 f"give either offer_id or constraints ({', '.join(sorted(constraint_fields))})",
                 param="offer_id",
             )
-        canonical.update(offer_id=body.offer_id, max_price=max_price)
-        return RentRequest(
-            workload, canonical, offer_id=body.offer_id, max_price=max_price, recover=body.recover
+        return rent_request(
+            workload, given, recover=body.recover, offer_id=body.offer_id, max_price=max_price
         )
     catalog = request.app.state.catalog
     terms = [body.gpu] if isinstance(body.gpu, str) else list(body.gpu or [])
@@ -153,17 +153,8 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
         max_interruption=body.max_interruption,
         providers=check_providers(catalog, body.providers),
     )
-    canonical["constraints"] = {
-        "gpus": list(constraints.gpus),
-        "gpu_count": constraints.gpu_count,
-        "tier": constraints.tier.value if constraints.tier else None,
-        "max_price": max_price,
-        "region": body.region,
-        "max_interruption": body.max_interruption,
-        "providers": list(constraints.providers),
-    }
-    return RentRequest(
-        workload, canonical, constraints=constraints, max_price=max_price, recover=body.recover
+    return rent_request(
+        workload, given, recover=body.recover, max_price=max_price, constraints=constraints
     )
 
 
@@ -265,7 +256,7 @@ def _before(cursor: str | None) -> datetime | None:
 def list_rentals(
     request: Request,
     account: Annotated[Account, Depends(current_account)],
-    status: Literal[RENTAL_STATUSES] | None = None,  # type: ignore[valid-type]
+    status: StatusName | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from broker.api.errors import invalid, not_found
 from broker.api.offers import check_terms
 from broker.api.params import Moment
 from broker.api.render import json_response
-from broker.errors import invalid, not_found
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key, resolve_gpu_query, suggest_gpus
 from pricing.history import (

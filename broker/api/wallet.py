@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 
 from broker import ledger, topups
 from broker.api import usd_amount
+from broker.api.errors import invalid
 from broker.auth import current_account, get_app_settings, get_db
 from broker.db import Database
-from broker.errors import invalid
 from broker.ledger_tables import Account, LedgerEntry
 from pricing.money import format_usd
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/wallet", tags=["wallet"])
 
 MIN_TOPUP = 5_000_000
 MAX_TOPUP = 999_999_990_000  # Stripe's largest USD charge, 999,999.99
-TopupAmount = usd_amount(decimals=2, minimum=MIN_TOPUP, maximum=MAX_TOPUP)
+TopupAmount = Annotated[int, usd_amount(decimals=2, minimum=MIN_TOPUP, maximum=MAX_TOPUP)]
 
 
 class Wallet(BaseModel):
@@ -72,7 +72,7 @@ class EntryPage(BaseModel):
 
 
 class TopupIn(BaseModel):
-    amount: TopupAmount  # type: ignore[valid-type]
+    amount: TopupAmount
 
 
 class TopupOut(BaseModel):
