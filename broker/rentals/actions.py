@@ -30,7 +30,7 @@ from broker.rentals.accounting import (
     undo_start,
 )
 from broker.rentals.billing import hold_for
-from broker.rentals.lifecycle import Action, Decision, Event, RentalStatus, advance, decide
+from broker.rentals.lifecycle import Action, Event, RentalStatus, advance, decide
 from broker.rentals.locking import lock_rental
 from broker.rentals.tables import Rental
 from providers.base import ProviderError, ProviderRefused
@@ -39,10 +39,16 @@ from providers.rental import InstanceStatus, NotSupported, RentalProvider
 log = logging.getLogger("gpubroker.rentals")
 
 
-def refuse(decision: Decision, rental_id: str) -> None:
-    """Refuse (a conflict) a decision that neither proceeds nor replays."""
+def lock_for(
+    session: Session, rental_id: str, account_id: str, action: Action
+) -> tuple[Rental, bool]:
+    """The rental, locked, once `action` may begin on it, and whether it is already done (a
+    replay); a conflict when another action is under way or its status does not allow it."""
+    rental = lock_rental(session, rental_id, account_id)
+    decision = decide(rental.status, rental.action, action)
     if not (decision.proceed or decision.replay):
         raise Conflict(f"rental {rental_id}: {decision.reason}")
+    return rental, decision.replay
 
 
 class RentalActions:
@@ -58,10 +64,8 @@ class RentalActions:
         now = self.clock()
 
         def begin(session: Session) -> tuple[Rental, bool]:
-            rental = lock_rental(session, rental_id, account_id)
-            decision = decide(rental.status, rental.action, Action.TERMINATE)
-            refuse(decision, rental_id)
-            if decision.replay:
+            rental, replay = lock_for(session, rental_id, account_id, Action.TERMINATE)
+            if replay:
                 return rental, False
             if rental.handle is None or rental.provider is None:
                 # Nothing to call: a placement still under way terminates what it lands on.
@@ -100,10 +104,8 @@ class RentalActions:
         now = self.clock()
 
         def begin(session: Session) -> tuple[Rental, bool]:
-            rental = lock_rental(session, rental_id, account_id)
-            decision = decide(rental.status, rental.action, Action.STOP)
-            refuse(decision, rental_id)
-            if decision.replay:
+            rental, replay = lock_for(session, rental_id, account_id, Action.STOP)
+            if replay:
                 return rental, False
             if rental.handle is None or rental.provider is None:
                 raise Conflict(f"rental {rental_id} has no instance to stop yet")
@@ -135,8 +137,7 @@ class RentalActions:
         now = self.clock()
 
         def begin(session: Session) -> Rental:
-            rental = lock_rental(session, rental_id, account_id)
-            refuse(decide(rental.status, rental.action, Action.START), rental_id)
+            rental, _ = lock_for(session, rental_id, account_id, Action.START)  # never a replay
             if rental.handle is None or rental.provider is None:
                 raise Conflict(f"rental {rental_id} has no instance to start")
             amount = hold_for(rental.price_per_hour, self.min_hold_seconds)
