@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,26 +27,23 @@ from sqlmodel import Session, col, select
 
 from broker import ledger
 from broker.accounts import hash_key
-from broker.db import Database
 from broker.domain_errors import Conflict, DomainError, Invalid, NoCapacity, NotFound
 from broker.ledger_tables import new_id
 from broker.rentals.actions import RentalActions
 from broker.rentals.billing import hold_for
+from broker.rentals.context import RentalContext
 from broker.rentals.lifecycle import RentalStatus
 from broker.rentals.placement import Unplaced, place_rental
 from broker.rentals.ranking import Constraints, offered_counts, rank
 from broker.rentals.request import RentRequest, request_hash
 from broker.rentals.tables import Rental
-from pricing.catalog import Catalog
 from pricing.offer import Offer
 from providers.rental import (
-    RentalProvider,
     UnsupportedWorkload,
     Workload,
 )
 
 log = logging.getLogger("gpubroker.rentals")
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -57,23 +53,9 @@ class Created:
     replayed: bool
 
 
-class RentalService(RentalActions):
-    def __init__(
-        self,
-        db: Database,
-        catalog: Catalog,
-        adapters: Mapping[str, RentalProvider],
-        clock: Clock,
-        *,
-        min_hold_seconds: int,
-        max_attempts: int = 6,
-    ) -> None:
-        self.db = db
-        self.catalog = catalog
-        self.adapters = adapters
-        self.clock = clock
-        self.min_hold_seconds = min_hold_seconds
-        self.max_attempts = max_attempts
+@dataclass
+class RentalService(RentalContext, RentalActions):
+    """Rents: ranks the catalog, holds credit, places the rental and records it."""
 
     # -- renting ---------------------------------------------------------------------------
 

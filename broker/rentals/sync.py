@@ -20,54 +20,42 @@ no rental stays stuck and no hold stays open for a start that never ran.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
 from sqlmodel import Session, col, select
 
 from broker import ledger
-from broker.db import Database
 from broker.rentals import observed
 from broker.rentals.accounting import close, finish_action, start_billing, undo_start
 from broker.rentals.billing import hold_for
+from broker.rentals.context import RentalContext
 from broker.rentals.lifecycle import Action, Event, RentalStatus, advance
 from broker.rentals.locking import lock_rental
 from broker.rentals.placement import Unplaced, place_rental, ssh_json
 from broker.rentals.ranking import Blocklist, rank
 from broker.rentals.request import constraints_of, workload_of
 from broker.rentals.tables import Rental
-from pricing.catalog import Catalog
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import (
     Instance,
     InstanceStatus,
-    RentalProvider,
     UnsupportedWorkload,
 )
 
 log = logging.getLogger("gpubroker.rentals")
 
 
-class StatusSync:
-    def __init__(
-        self,
-        db: Database,
-        catalog: Catalog,
-        adapters: Mapping[str, RentalProvider],
-        clock: Callable[[], datetime],
-        *,
-        min_hold_seconds: int,
-        max_attempts: int = 6,
-        action_timeout_seconds: float = 120.0,
-    ) -> None:
-        self.db = db
-        self.catalog = catalog
-        self.adapters = adapters
-        self.clock = clock
-        self.min_hold_seconds = min_hold_seconds
-        self.max_attempts = max_attempts
-        self.action_timeout = timedelta(seconds=action_timeout_seconds)
+@dataclass
+class StatusSync(RentalContext):
+    """Follows each rental's instance at its provider, and recovers interrupted spot rentals."""
+
+    action_timeout_seconds: float = 120.0
+
+    @property
+    def action_timeout(self) -> timedelta:
+        return timedelta(seconds=self.action_timeout_seconds)
 
     def run(self) -> None:
         """One pass over every rental that is provisioning or running, then over actions that

@@ -1,24 +1,15 @@
 """The initial schema: accounts, API keys, the ledger, holds, top-ups, Stripe events, prices.
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-24
-
 Money columns are BIGINT micro-dollars; timestamps are timezone-aware (the models read them
 through `pricing.dbtypes.UTCDateTime`). The CHECK constraints restate the ledger's invariants.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from broker.migrations.columns import serial_id
+
+revision, down_revision = "0001", None
 
 
 def upgrade() -> None:
@@ -35,12 +26,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "price_points",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        serial_id(),
         sa.Column("offer_id", sa.String(length=300), nullable=False),
         sa.Column("provider", sa.String(length=40), nullable=False),
         sa.Column("gpu", sa.String(length=80), nullable=False),
@@ -110,12 +96,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_topups_account_id"), "topups", ["account_id"], unique=False)
     op.create_table(
         "ledger_entries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        serial_id(),
         sa.Column("account_id", sa.String(length=40), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),

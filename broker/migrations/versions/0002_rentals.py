@@ -1,35 +1,21 @@
 """Rentals and spot observations.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24
-
 A rental keeps its placement (provider, offer, handle), its request (for idempotency and spot
 recovery) and its billing state (hold, whole seconds billed, up to when, charged so far).
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from broker.migrations.columns import serial_id
+
+revision, down_revision = "0002", "0001"
 
 
 def upgrade() -> None:
     op.create_table(
         "spot_observations",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        serial_id(),
         sa.Column("rental_id", sa.String(length=40), nullable=False),
         sa.Column("provider", sa.String(length=40), nullable=False),
         sa.Column("gpu", sa.String(length=80), nullable=False),

@@ -1,22 +1,13 @@
 """Concurrency and ownership: lifecycle actions in flight, placements recorded before the
 provider is called, per-rental credentials kept encrypted, the deployment that owns an instance.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from broker.migrations.columns import serial_id
+
+revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:
@@ -36,12 +27,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "placements",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        serial_id(),
         sa.Column("rental_id", sa.String(length=40), nullable=False),
         sa.Column("provider", sa.String(length=40), nullable=False),
         sa.Column("offer_id", sa.String(length=300), nullable=False),
@@ -57,12 +43,7 @@ def upgrade() -> None:
         batch.create_index("ix_placements_provider_handle", ["provider", "handle"], unique=False)
     op.create_table(
         "reconcile_runs",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        serial_id(),
         sa.Column("deployment_id", sa.String(length=40), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
