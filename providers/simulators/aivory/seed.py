@@ -11,28 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from providers.simulators.stock import Stocked
+from providers.simulators.stock import Stocked, seed_table, wire
 
-# GPU model as AIVory spells it, memory per GPU, on-demand hourly price range per GPU in USD.
-GPU_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = (
-    ("RTX 4090", 24, (0.30, 0.80)),
-    ("RTX 3090", 24, (0.15, 0.35)),
-    ("RTX A6000", 48, (0.45, 0.80)),
-    ("L4", 24, (0.30, 0.60)),
-    ("A10", 24, (0.40, 0.80)),
-    ("L40S", 48, (0.70, 1.20)),
-    ("A100 40GB", 40, (0.90, 1.40)),
-    ("A100 80GB", 80, (1.10, 2.00)),
-    ("H100", 80, (1.80, 3.50)),
-    ("H200", 141, (3.00, 4.50)),
-)
-# Upstream provider id and the regions it lists.
-UPSTREAMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("vast-ai", ("Quebec, CA", "Texas, US", "Bavaria, DE")),
-    ("runpod", ("Oregon, US", "Romania, RO", "Iceland, IS")),
-    ("tensordock", ("Virginia, US", "Helsinki, FI")),
-    ("lambda", ("Utah, US", "Tokyo, JP")),
-)
+GPU_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = seed_table(__package__, "gpu_models")
+UPSTREAMS: tuple[tuple[str, tuple[str, ...]], ...] = seed_table(__package__, "upstreams")
 # The documented example offer is always listed: vast-ai's RTX 4090 in Quebec.
 EXAMPLE = ("RTX 4090", "vast-ai", "Quebec, CA")
 LISTINGS_PER_MODEL = 4
@@ -57,16 +39,12 @@ class GpuOffer(Stocked):
     free: int = OFFER_CAPACITY
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "gpu_model": self.gpu_model,
-            "vram_gb": self.vram_gb,
-            "provider_id": self.provider_id,
-            "region": self.region,
-            "price_per_gpu_hour": f"{self.price:.4f}",
-            "interruption_probability": self.interruption_probability,
-            "spot": self.spot,
-            "available": self.available,
-        }
+        return wire(
+            self,
+            leave=("price", "free"),
+            price_per_gpu_hour=f"{self.price:.4f}",
+            available=self.available,
+        )
 
 
 def seed_offers(seed: int) -> list[GpuOffer]:

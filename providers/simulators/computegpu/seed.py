@@ -9,20 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-# gpuModel as a host registers it, memory per GPU, per-GPU hourly on-demand price range in USD.
-LISTING_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = (
-    ("RTX 4090", 24, (0.30, 0.80)),
-    ("RTX4090", 24, (0.30, 0.80)),
-    ("NVIDIA GeForce RTX 4090", 24, (0.30, 0.80)),
-    ("RTX 3090", 24, (0.15, 0.35)),
-    ("RTX3090", 24, (0.15, 0.35)),
-    ("RTX 5090", 32, (0.60, 1.10)),
-    ("RTX 4080", 16, (0.20, 0.45)),
-    ("RTX A6000", 48, (0.45, 0.80)),
-    ("L40S", 48, (0.70, 1.20)),
-    ("A100 80GB", 80, (1.10, 2.00)),
-    ("A100-SXM4-80GB", 80, (1.10, 2.00)),
-    ("H100 80GB HBM3", 80, (1.80, 3.50)),
+from providers.simulators.stock import camel, seed_table, wire
+
+LISTING_MODELS: tuple[tuple[str, int, tuple[float, float]], ...] = seed_table(
+    __package__, "listing_models"
 )
 LOCATIONS = ("DE", "US", "FR", "NL", "GB", "CA", "SG", "PL")
 GPU_COUNT_CHOICES = (1, 1, 1, 1, 2, 2, 4, 8)
@@ -37,16 +27,8 @@ SPOT_DISCOUNT = (0.45, 0.55)
 # Each type's pool holds this many of its largest pods.
 CLOUD_POOL_PODS = 2
 
-# gpuType, memory per GPU, on-demand price range, whether it sells spot, largest GPU count.
-CLOUD_TYPES: tuple[tuple[str, int, tuple[float, float], bool, int], ...] = (
-    ("RTX 3090", 24, (0.18, 0.32), True, 4),
-    ("RTX 4090", 24, (0.40, 0.70), True, 8),
-    ("RTX 5090", 32, (0.70, 1.05), True, 8),
-    ("RTX A6000", 48, (0.50, 0.75), False, 4),
-    ("L40S", 48, (0.80, 1.15), True, 8),
-    ("A100 80GB", 80, (1.20, 1.90), True, 8),
-    ("H100 SXM", 80, (2.20, 3.20), True, 8),
-    ("H200", 141, (3.20, 4.40), False, 8),
+CLOUD_TYPES: tuple[tuple[str, int, tuple[float, float], bool, int], ...] = seed_table(
+    __package__, "cloud_types"
 )
 
 
@@ -67,19 +49,7 @@ class Listing:
     uptime_pct: float
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "gpuModel": self.gpu_model,
-            "gpuCount": self.gpu_count,
-            "vramGb": self.vram_gb,
-            "pricePerHour": self.price_per_hour,
-            "pricingTier": self.pricing_tier,
-            "instanceType": self.instance_type,
-            "ollamaModels": list(self.ollama_models),
-            "location": self.location,
-            "available": self.available,
-            "health": {"uptimePct": self.uptime_pct},
-        }
+        return wire(self, key=camel, leave=("uptime_pct",), health={"uptimePct": self.uptime_pct})
 
 
 @dataclass
@@ -96,15 +66,9 @@ class GpuType:
     free_gpus: int = 0
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "gpuType": self.gpu_type,
-            "vramGb": self.vram_gb,
-            "pricePerHour": self.price_per_hour,
-            "spotPricePerHour": self.spot_price_per_hour,
-            "available": self.available,
-            # The largest pod that can be deployed now; the type's own limit while sold out.
-            "maxCount": min(self.max_count, self.free_gpus) if self.free_gpus else self.max_count,
-        }
+        # The largest pod that can be deployed now; the type's own limit while sold out.
+        largest = min(self.max_count, self.free_gpus) if self.free_gpus else self.max_count
+        return wire(self, key=camel, leave=("max_count", "free_gpus"), maxCount=largest)
 
 
 def seed_listings(seed: int) -> list[Listing]:

@@ -8,19 +8,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-# slug, display name, memory per GPU, per-GPU hourly price range in USD, largest GPU count.
-GPU_MODELS: tuple[tuple[str, str, int, tuple[float, float], int], ...] = (
-    ("rtx-3090", "RTX 3090", 24, (0.15, 0.35), 4),
-    ("rtx-4090", "RTX 4090", 24, (0.30, 0.80), 8),
-    ("rtx-5090", "RTX 5090", 32, (0.60, 1.10), 8),
-    ("rtx-a6000", "RTX A6000", 48, (0.45, 0.80), 4),
-    ("l4", "L4", 24, (0.35, 0.60), 8),
-    ("l40s", "L40S", 48, (0.70, 1.20), 8),
-    ("a100-40gb", "A100 40GB", 40, (0.90, 1.40), 8),
-    ("a100-80gb", "A100 80GB", 80, (1.10, 2.00), 8),
-    ("h100-pcie", "H100 PCIe", 80, (1.80, 2.60), 8),
-    ("h100-sxm", "H100 SXM", 80, (2.20, 3.50), 8),
-    ("h200", "H200", 141, (3.00, 4.50), 8),
+from providers.simulators.stock import seed_table, wire
+
+GPU_MODELS: tuple[tuple[str, str, int, tuple[float, float], int], ...] = seed_table(
+    __package__, "gpu_models"
 )
 REGIONS = ("US", "EU", "CA", "APAC")
 UNAVAILABLE_MODELS = 2
@@ -40,16 +31,7 @@ class CatalogItem:
     regions: list[str]
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "slug": self.slug,
-            "name": self.name,
-            "vram_gb": self.vram_gb,
-            "price_hourly": self.price_hourly,
-            "available": self.available,
-            "available_count": self.available_count,
-            "max_gpus": self.max_gpus,
-            "regions": list(self.regions),
-        }
+        return wire(self)
 
 
 def seed_catalog(seed: int) -> list[CatalogItem]:

@@ -9,20 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-# tier, GPU model as IC GPU spells it, memory (the slice's for MIG), interactive hourly price
-# range in USD, regions, MIG profile where the tier is a slice.
+from providers.simulators.stock import seed_table
+
 TIERS: tuple[tuple[str, str, int, tuple[float, float], tuple[str, ...], str | None], ...] = (
-    ("dedicated", "H100 80GB", 80, (1.80, 3.50), ("eu-west", "us-east"), None),
-    ("dedicated", "H200 141GB", 141, (3.00, 4.50), ("us-east",), None),
-    ("dedicated", "A100 80GB", 80, (1.10, 2.00), ("eu-west", "eu-central"), None),
-    ("dedicated", "A100 40GB", 40, (0.90, 1.40), ("us-west",), None),
-    ("dedicated", "L40S", 48, (0.70, 1.20), ("eu-central", "us-west"), None),
-    ("dedicated", "RTX 4090", 24, (0.30, 0.80), ("eu-central", "ap-southeast"), None),
-    ("dedicated", "L4", 24, (0.30, 0.60), ("eu-west", "ap-southeast"), None),
-    ("mig", "A100 80GB", 10, (0.18, 0.32), ("eu-west",), "1g.10gb"),
-    ("mig", "H100 80GB", 20, (0.55, 0.95), ("us-east", "eu-west"), "2g.20gb"),
-    ("timesliced", "L4", 24, (0.10, 0.22), ("eu-west", "us-east"), None),
-    ("timesliced", "A10", 24, (0.12, 0.25), ("eu-central",), None),
+    seed_table(__package__, "tiers")
 )
 SHARED_TIER = "timesliced"
 SOLD_OUT_TIERS = 2
