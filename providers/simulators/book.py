@@ -27,7 +27,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 
@@ -100,13 +100,26 @@ def known(items: Mapping[str, Item], key: str, message: str, code: str = "") -> 
     return item
 
 
+class Inspectable(Protocol):
+    """What a simulator's state shows on its `/_sim` routes. Both receive the simulator's own
+    base URL, for instances whose JSON names an address under it."""
+
+    knobs: SimulatorKnobs
+
+    def instances_json(self, base_url: str) -> list[dict[str, Any]]:
+        """Every instance the simulator has had, as its API shows them."""
+        ...
+
+    def interrupt_json(self, instance_id: str, base_url: str) -> dict[str, Any]:
+        """Interrupt a spot instance and show it as the API does."""
+        ...
+
+
 def simulator_app(
     title: str,
-    state: AccountBook,
+    state: Inspectable,
     render: Callable[[SimError], object],
     *,
-    instances: Callable[[str], list[dict[str, Any]]],
-    interrupt: Callable[[str, str], dict[str, Any]],
     invalid: tuple[str, str] | None = None,
     workload: WorkloadState | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
@@ -118,5 +131,5 @@ def simulator_app(
         app.state.workload = workload
     install_knobs(app, state.knobs)
     install_errors(app, render, invalid)
-    install_sim_routes(app, instances, interrupt)
+    install_sim_routes(app, state.instances_json, state.interrupt_json)
     return app

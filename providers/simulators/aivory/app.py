@@ -70,15 +70,12 @@ def endpoint_gate(state: AivoryState) -> Callable[[str | None, Headers], Respons
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `AivoryState`."""
-    knobs = knobs or SimulatorKnobs()
-    state = AivoryState(knobs)
+    state = AivoryState(knobs or SimulatorKnobs())
     workload = WorkloadState("aivory")
     app = simulator_app(
         "AIVory simulator",
         state,
         _render,
-        instances=state.all_rentals,
-        interrupt=state.interrupt,
         workload=workload,
     )
     app.mount(
@@ -101,7 +98,7 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     async def rent(request: Request) -> dict[str, object]:
         body = await json_body(request, "invalid_request")
         created = state.rent(body, base_url(request))
-        await asyncio.sleep(knobs.accept_delay_seconds)
+        await asyncio.sleep(state.knobs.accept_delay_seconds)
         return created
 
     @app.get("/v1/gpu/rentals/{rental_id}", dependencies=authorized)

@@ -172,7 +172,7 @@ class AivoryState(AccountBook):
                 self._end(rental, reason=None)
             return rental.to_json(base_url)
 
-    def interrupt(self, rental_id: str, base_url: str) -> dict[str, object]:
+    def interrupt_json(self, rental_id: str, base_url: str) -> dict[str, Any]:
         """The upstream takes a spot GPU back: `terminated` with `reason: interrupted`."""
         with self.settled():
             rental = self._find(rental_id)
@@ -189,7 +189,7 @@ class AivoryState(AccountBook):
             rental = self.rentals.get(rental_id)
             return None if rental is None else rental.status
 
-    def all_rentals(self, base_url: str) -> list[dict[str, object]]:
+    def instances_json(self, base_url: str) -> list[dict[str, Any]]:
         with self.settled():
             return [
                 {"id": rental.rental_id, **rental.to_json(base_url)}

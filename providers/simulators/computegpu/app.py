@@ -120,14 +120,14 @@ class ComputeGpuState(AccountBook):
     def interrupt(self, instance_id: str) -> SimPod | SimRental:
         return self.book.interrupt(instance_id)
 
-    def every_instance(self) -> list[dict[str, Any]]:
+    def instances_json(self, base_url: str = "") -> list[dict[str, Any]]:
         """Every rental and pod as the API shows it, each with its `family`."""
         listed = [{"family": "listing", **r.to_json()} for r in self.book.rentals.values()]
         return listed + [
             {"family": "pod", **p.to_json(with_key=False)} for p in self.book.every_pod()
         ]
 
-    def interrupt_json(self, instance_id: str) -> dict[str, Any]:
+    def interrupt_json(self, instance_id: str, base_url: str = "") -> dict[str, Any]:
         """Interrupt the instance and show it as the API does, without its key."""
         interrupted = self.interrupt(instance_id)
         if isinstance(interrupted, SimRental):
@@ -175,14 +175,11 @@ require_key = require_bearer(401, "Unauthorized: missing or invalid API key.")
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `ComputeGpuState`."""
-    knobs = knobs or SimulatorKnobs()
-    state = ComputeGpuState(knobs)
+    state = ComputeGpuState(knobs or SimulatorKnobs())
     app = simulator_app(
         "ComputeGPU simulator",
         state,
         lambda error: {"error": error.message},
-        instances=lambda _: state.every_instance(),
-        interrupt=lambda instance_id, _: state.interrupt_json(instance_id),
         invalid=("Invalid parameters", ""),
         workload=state.workload,
     )

@@ -54,6 +54,12 @@ class EmpirioLabsState(AccountBook):
     def interrupt(self, instance_id: str) -> SimInstance:
         return self.book.interrupt(instance_id)
 
+    def interrupt_json(self, instance_id: str, base_url: str = "") -> dict[str, Any]:
+        return self.interrupt(instance_id).to_json()
+
+    def instances_json(self, base_url: str = "") -> list[dict[str, Any]]:
+        return [item.to_json() for item in self.book.all()]
+
     def connect_gate(self, instance_id: str | None, headers: Headers) -> Response | None:
         """The connect proxy's check: the deploying key, and an instance that is running."""
         key = bearer_key(headers)
@@ -100,14 +106,11 @@ require_key = require_bearer(401, "Missing or invalid API key.", "authentication
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `EmpirioLabsState`."""
-    knobs = knobs or SimulatorKnobs()
-    state = EmpirioLabsState(knobs)
+    state = EmpirioLabsState(knobs or SimulatorKnobs())
     app = simulator_app(
         "EmpirioLabs simulator",
         state,
         lambda error: {"error": {"message": error.message, "type": error.code}},
-        instances=lambda _: [item.to_json() for item in state.book.all()],
-        interrupt=lambda instance_id, _: state.interrupt(instance_id).to_json(),
         invalid=("Invalid request", "invalid_request_error"),
         workload=state.workload,
     )
@@ -131,7 +134,7 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         instance = state.book.deploy(body.gpu_slug, body.gpu_count, body.mode, body.workload())
         state.owners[instance.id] = bearer_key(request.headers) or ""
         # The instance exists from here on, whether or not the caller hears about it.
-        await asyncio.sleep(knobs.accept_delay_seconds)
+        await asyncio.sleep(state.knobs.accept_delay_seconds)
         return instance.to_json()
 
     @app.get("/v1/gpu/instances", dependencies=authorized)

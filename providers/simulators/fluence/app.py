@@ -73,8 +73,6 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         "Fluence GPU Cloud simulator",
         state,
         lambda error: {"detail": error.message},
-        instances=lambda _: state.all_instances(),
-        interrupt=lambda instance_id, _: state.interrupt(instance_id),
         workload=workload,
         lifespan=lifespan,
     )

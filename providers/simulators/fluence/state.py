@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -219,14 +219,14 @@ class FluenceState(AccountBook):
         self.listeners.close(instance_id)
         return ended
 
-    def interrupt(self, instance_id: str) -> dict[str, object]:
+    def interrupt_json(self, instance_id: str, base_url: str = "") -> dict[str, Any]:
         """Fluence has no spot instances: always refused, after checking the instance exists."""
         with self.lock:
             if instance_id not in self.instances:
                 raise SimError(404, "Instance not found")
             raise SimError(409, "Fluence instances are on-demand and cannot be interrupted")
 
-    def all_instances(self) -> builtins.list[dict[str, object]]:
+    def instances_json(self, base_url: str = "") -> builtins.list[dict[str, Any]]:
         with self.settled():
             return [{"family": i.family, **i.to_json()} for i in self.instances.values()]
 

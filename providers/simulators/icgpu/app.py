@@ -20,13 +20,13 @@ from fastapi.responses import JSONResponse
 
 from providers.simulators.book import simulator_app
 from providers.simulators.icgpu.state import IcGpuState
-from providers.simulators.kit import (
-    SimulatorKnobs,
-    json_body,
-    require_bearer,
-)
+from providers.simulators.kit import SimError, SimulatorKnobs, json_body, require_bearer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _render(error: SimError) -> dict[str, str]:
+    return {"code": error.code, "message": error.message}
 
 
 require_key = require_bearer(401, "Invalid or missing API key / OIDC token", "AuthenticationError")
@@ -34,15 +34,8 @@ require_key = require_bearer(401, "Invalid or missing API key / OIDC token", "Au
 
 def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     """The simulator app; `app.state.sim` is its `IcGpuState`."""
-    knobs = knobs or SimulatorKnobs()
-    state = IcGpuState(knobs)
-    app = simulator_app(
-        "IC GPU simulator",
-        state,
-        lambda error: {"code": error.code, "message": error.message},
-        instances=lambda _: state.all_instances(),
-        interrupt=lambda instance_id, _: state.interrupt(instance_id),
-    )
+    state = IcGpuState(knobs or SimulatorKnobs())
+    app = simulator_app("IC GPU simulator", state, _render)
     authorized = [Depends(require_key), Depends(state.record)]
 
     @app.get("/api/v1/gpu-tiers", dependencies=[Depends(state.record)])
@@ -59,7 +52,7 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         created, instance = state.create(body, key)
         if created:
-            await asyncio.sleep(knobs.accept_delay_seconds)
+            await asyncio.sleep(state.knobs.accept_delay_seconds)
         echoed = {IDEMPOTENCY_HEADER: key} if key is not None else {}
         return JSONResponse(instance, status_code=201, headers=echoed)
 

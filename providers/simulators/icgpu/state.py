@@ -190,7 +190,7 @@ class IcGpuState(AccountBook):
                 self._release(instance)
             return instance.to_json()
 
-    def interrupt(self, instance_id: str) -> dict[str, object]:
+    def interrupt_json(self, instance_id: str, base_url: str = "") -> dict[str, Any]:
         """A higher-priority workload takes a batch instance's GPU: `preempted`."""
         with self.settled():
             instance = self._find(instance_id)
@@ -205,7 +205,7 @@ class IcGpuState(AccountBook):
             self._release(instance)
             return instance.to_json()
 
-    def all_instances(self) -> list[dict[str, object]]:
+    def instances_json(self, base_url: str = "") -> list[dict[str, Any]]:
         with self.settled():
             return [instance.to_json() for instance in self.instances.values()]
 
