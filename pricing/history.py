@@ -26,7 +26,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
@@ -116,12 +128,17 @@ class HistoryPoint:
 
 @dataclass(frozen=True)
 class HistoryQuery:
-    """Filters that stack; `gpus` holds canonical names (None: every GPU)."""
+    """Filters that stack; `gpus` holds canonical names (None: every GPU).
+
+    `offer_ids` (None: any) keeps the points of those offers only: the API passes the offers its
+    table shows now for the same filters (region, availability and slices among them), so a
+    chart draws exactly what the table lists.
+    """
 
     gpus: Collection[str] | None = None
+    offer_ids: Collection[str] | None = None
     providers: Collection[str] = ()
     tier: Tier | None = None
-    region: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
@@ -159,16 +176,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _filters(query: HistoryQuery) -> list[ColumnElement[bool]]:
     """The conditions other than time: they select the offers a query is about."""
     conditions: list[ColumnElement[bool]] = []
+    if query.offer_ids is not None:
+        # Written into the statement, not bound one parameter per id: a large catalog's table
+        # would pass PostgreSQL's limit of 65,535 parameters.
+        ids: BindParameter[list[str]] = bindparam(
+            "offer_ids", sorted(query.offer_ids), expanding=True, literal_execute=True
+        )
+        conditions.append(col(PricePoint.offer_id).in_(ids))
     if query.gpus is not None:
         conditions.append(col(PricePoint.gpu).in_(sorted(query.gpus)))
     if query.providers:
         conditions.append(col(PricePoint.provider).in_(sorted(query.providers)))
     if query.tier is not None:
         conditions.append(col(PricePoint.tier) == query.tier.value)
-    if query.region:
-        conditions.append(
-            func.lower(col(PricePoint.region)).contains(query.region.lower(), autoescape=True)
-        )
     return conditions
 
 
@@ -222,14 +242,9 @@ def query_history(db: SessionFactory, query: HistoryQuery) -> HistoryPage:
 
 
 def _point(row: PricePoint) -> HistoryPoint:
+    """A stored row as a point; the fields are the table's columns but its id, in order."""
     return HistoryPoint(
-        offer_id=row.offer_id,
-        provider=row.provider,
-        gpu=row.gpu,
-        region=row.region,
-        tier=Tier(row.tier),
-        price=row.price,
-        at=row.at,
+        row.offer_id, row.provider, row.gpu, row.region, Tier(row.tier), row.price, row.at
     )
 
 

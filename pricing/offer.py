@@ -1,8 +1,10 @@
 """The normalized offer: one rentable configuration at one provider, in one region and tier.
 
 Parsers fill what the provider says (`base_price_per_gpu_hour`, and an interruption probability
-when the provider gives one). The catalog's pricing policy then derives what the broker shows:
-the price with the operator's margin, the interruption estimate and the effective price.
+when the provider gives one; the slice of a card it sells, the models a listing serves). The
+offer reads its own `region` as a place (country, continent) through pricing.places. The
+catalog's pricing policy then derives what the broker shows: the price with the operator's
+margin, the interruption estimate and the effective price.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+
+from pricing.places import resolve_place
 
 
 class Tier(StrEnum):
@@ -41,6 +45,13 @@ def slug(text: str) -> str:
     return _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
 
 
+@lru_cache(maxsize=4096)
+def model_key(name: str) -> str:
+    """One model, however tagged: `llama3`, `Llama3:latest` and ` llama3 ` are the same."""
+    key = name.strip().casefold()
+    return key.removesuffix(":latest")
+
+
 def offer_id(provider: str, *parts: str) -> str:
     """A stable offer id from the parts that identify the offer at its provider."""
     return ":".join([provider, *(slug(part) for part in parts)])
@@ -67,9 +78,35 @@ class Offer:
     gpu_known: bool = True
     # What the adapter needs to provision this offer (slug, listing id, plan id, location ...).
     ref: dict[str, str] = field(default_factory=dict)
+    # What the provider sells of one card: None for whole cards, else e.g. "mig-1g.10gb",
+    # "timesliced"; `gpu_fraction` is the share of the card (1.0 for a whole one).
+    slice: str | None = None
+    gpu_fraction: float = 1.0
+    # The models the listing serves where the provider says; None: no list (any it can load).
+    models: tuple[str, ...] | None = None
     # Derived by the pricing policy (pricing.policy.apply_policy).
     price_per_gpu_hour: int = 0
     effective_price_per_gpu_hour: int = 0
+    # Derived from `region` (pricing.places): ISO 3166-1 alpha-2, continent code, and whether
+    # the spelling is one the place table knows.
+    country: str | None = field(init=False, default=None)
+    continent: str | None = field(init=False, default=None)
+    place_known: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        place = resolve_place(self.region)
+        self.country, self.continent, self.place_known = (
+            place.country,
+            place.continent,
+            place.known,
+        )
+
+    def serves(self, model: str) -> bool:
+        """Whether the listing serves `model`, or can load any (it publishes no list)."""
+        if self.models is None:
+            return True
+        wanted = model_key(model)
+        return any(model_key(name) == wanted for name in self.models)
 
     @property
     def price_per_hour(self) -> int:

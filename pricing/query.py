@@ -15,7 +15,9 @@ class OfferQuery:
     """Filters stack (AND); a tuple filter matches any of its values (OR).
 
     `gpus` holds canonical names (or normalized keys of names the table does not know);
-    `available` is True (only available), False (only unavailable) or None (both).
+    `available` is True (only available), False (only unavailable) or None (both); `slices`
+    likewise: False (whole cards only), True (slices of cards only) or None (both). `region` is
+    read by pricing.places.region_needle; `model` keeps offers that serve it or can load any.
     """
 
     gpus: tuple[str, ...] = ()
@@ -29,6 +31,8 @@ class OfferQuery:
     max_interruption: float | None = None
     instance_type: InstanceType | None = None
     available: bool | None = True
+    slices: bool | None = False
+    model: str | None = None
     sort: str = "price"
     limit: int = 50
     cursor: str | None = None

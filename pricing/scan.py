@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pricing.offer import Offer
+from pricing.places import region_needle
 from pricing.query import OfferQuery
 
 _SORT_KEYS: dict[str, Callable[[Offer], tuple[object, ...]]] = {
@@ -42,7 +43,12 @@ def matches(offer: Offer, q: OfferQuery, gpu_key: Callable[[str], str] = str.low
         and (q.gpu_count is None or offer.gpu_count == q.gpu_count)
         and (q.min_gpu_count is None or offer.gpu_count >= q.min_gpu_count)
         and (not q.providers or offer.provider in q.providers)
-        and (not q.region or q.region.casefold() in offer.region.casefold())
+        and (
+            not q.region
+            or region_needle(q.region).matches(offer.region, offer.country, offer.continent)
+        )
+        and (q.slices is None or (offer.slice is not None) is q.slices)
+        and (not q.model or offer.serves(q.model))
         and (q.tier is None or offer.tier is q.tier)
         and (
             q.max_interruption is None

@@ -4,14 +4,15 @@
 spot price, the cheapest on-demand price, what spot saves, and what its interruptions cost. So
 the comparison has one row per (GPU, provider, region):
 
-- Only available offers count, and only whole cards: an offer with less memory than the card (a
-  MIG slice, a time-sliced share) is left out, as in the GPU overview, since its per-GPU price is
-  the price of a fraction of one.
+- Only available offers count, and only whole cards unless asked (`slices`): a slice of a card
+  (`Offer.slice`: MIG, time-sliced) is left out, as in the GPU overview, since its per-GPU price
+  is the price of a fraction of one. Asked for, slices get rows of their own.
 - A search term may name several models ("H100" is the SXM, PCIe and NVL parts); they are never
   compared with each other, hence the GPU in the row key.
-- A row's `effective_price` is its spot offer's effective price (price / (1 - p*L), see
-  pricing.policy): what an hour of useful work on spot costs there. Rows without a spot offer
-  have none, and the cheapest row is the one with the lowest effective price.
+- A row's `effective_price` is what an hour of useful work costs there: the spot offer's
+  effective price (price / (1 - p*L), see pricing.policy), or the on-demand price where that is
+  lower or there is no spot offer. The cheapest row is the one with the lowest effective price,
+  spot or not, so when on-demand is the better deal the comparison says so (`best_tier`).
 - Interruption risk is also given in the buckets AWS's Spot Instance Advisor uses, lower bound
   inclusive: `<5%`, `5-10%`, `10-15%`, `15-20%`, `>20%` per hour.
 
@@ -28,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pricing.history import HistoryPoint
 from pricing.offer import Offer, Tier
+from pricing.places import region_needle
 
 RISK_BUCKETS: tuple[tuple[float, str], ...] = (
     (0.05, "<5%"),
@@ -56,6 +58,7 @@ class SpotRow:
     region: str
     spot: Offer | None
     on_demand: Offer | None
+    slice: str | None = None
 
     @property
     def savings_pct(self) -> float | None:
@@ -76,21 +79,31 @@ class SpotRow:
         return None if probability is None else risk_bucket(probability)
 
     @property
-    def effective_price(self) -> int | None:
-        return None if self.spot is None else self.spot.effective_price_per_gpu_hour
+    def best_tier(self) -> Tier:
+        """The tier whose hour of useful work is cheaper here (spot on a tie)."""
+        if self.spot is None:
+            return Tier.ON_DEMAND
+        if self.on_demand is None:
+            return Tier.SPOT
+        spot_hour = self.spot.effective_price_per_gpu_hour
+        return Tier.ON_DEMAND if self.on_demand.price_per_gpu_hour < spot_hour else Tier.SPOT
+
+    @property
+    def effective_price(self) -> int:
+        """What an hour of useful work costs in this row's better tier."""
+        if self.best_tier is Tier.SPOT and self.spot is not None:
+            return self.spot.effective_price_per_gpu_hour
+        assert self.on_demand is not None  # a row holds at least one offer
+        return self.on_demand.price_per_gpu_hour
 
     @property
     def updated_at(self) -> datetime:
         """When the fresher of the row's two offers was last seen at its provider."""
         return max(o.updated_at for o in (self.spot, self.on_demand) if o is not None)
 
-    def sort_key(self) -> tuple[bool, int, str, str, str]:
-        """Cheapest useful spot hour first; rows with on-demand only last, by their price."""
-        if self.spot is not None:
-            price = self.spot.effective_price_per_gpu_hour
-        else:
-            price = self.on_demand.price_per_gpu_hour if self.on_demand is not None else 0
-        return (self.spot is None, price, self.provider, self.region, self.gpu)
+    def sort_key(self) -> tuple[int, str, str, str, str]:
+        """Cheapest useful hour first, spot or on-demand."""
+        return (self.effective_price, self.provider, self.region, self.gpu, self.slice or "")
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,8 @@ class SpotComparison:
 
     @property
     def cheapest(self) -> SpotRow | None:
-        """The row with the lowest effective spot price, or None when no row has spot."""
-        return self.rows[0] if self.rows and self.rows[0].spot is not None else None
+        """The row with the lowest effective price over every row, or None when there are none."""
+        return self.rows[0] if self.rows else None
 
 
 def _cheaper(current: Offer | None, candidate: Offer) -> Offer:
@@ -110,31 +123,31 @@ def _cheaper(current: Offer | None, candidate: Offer) -> Offer:
     return candidate if candidate_key < (current.price_per_gpu_hour, current.id) else current
 
 
-def _matches_region(offer: Offer, needle: str | None) -> bool:
-    return needle is None or needle in offer.region.casefold()
-
-
 def compare_spot(
-    offers: Iterable[Offer], gpus: Collection[str], region: str | None = None
+    offers: Iterable[Offer],
+    gpus: Collection[str],
+    region: str | None = None,
+    slices: bool | None = False,
 ) -> SpotComparison:
     """Compare spot and on-demand for the GPUs named `gpus`, optionally in matching regions.
 
-    `region` is a case-insensitive substring, as in the offers search.
+    `region` and `slices` mean what they mean in the offers search (pricing.query.OfferQuery).
     """
-    needle = region.casefold() if region else None
-    candidates = [o for o in offers if o.available and o.gpu in gpus and _matches_region(o, needle)]
-    card_memory: dict[str, int] = {}
-    for offer in candidates:
-        card_memory[offer.gpu] = max(card_memory.get(offer.gpu, 0), offer.vram_gb)
-    best: dict[tuple[str, str, str], dict[Tier, Offer]] = {}
-    for offer in candidates:
-        if offer.vram_gb < card_memory[offer.gpu]:
+    needle = region_needle(region) if region else None
+    best: dict[tuple[str, str, str, str | None], dict[Tier, Offer]] = {}
+    for offer in offers:
+        if not (
+            offer.available
+            and offer.gpu in gpus
+            and (slices is None or (offer.slice is not None) is slices)
+            and (needle is None or needle.matches(offer.region, offer.country, offer.continent))
+        ):
             continue
-        tiers = best.setdefault((offer.gpu, offer.provider, offer.region), {})
+        tiers = best.setdefault((offer.gpu, offer.provider, offer.region, offer.slice), {})
         tiers[offer.tier] = _cheaper(tiers.get(offer.tier), offer)
     rows = [
-        SpotRow(gpu, provider, place, tiers.get(Tier.SPOT), tiers.get(Tier.ON_DEMAND))
-        for (gpu, provider, place), tiers in best.items()
+        SpotRow(gpu, provider, place, tiers.get(Tier.SPOT), tiers.get(Tier.ON_DEMAND), part)
+        for (gpu, provider, place, part), tiers in best.items()
     ]
     return SpotComparison(sorted(rows, key=SpotRow.sort_key))
 

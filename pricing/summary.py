@@ -24,25 +24,21 @@ def _lower(current: int | None, candidate: int) -> int:
 
 
 def summarize_gpus(offers: Iterable[Offer]) -> list[GpuRow]:
-    """Aggregate available offers per GPU, cheapest on-demand first (GPUs with none last).
-
-    A row's memory is the whole card's. Offers of a slice of a card (MIG, time-sliced: less
-    memory than the card) count as offers, but do not set the row's "from" prices, which would
-    otherwise advertise a fraction of a GPU as the price of one.
+    """Aggregate available whole-card offers per GPU, cheapest on-demand first (GPUs with none
+    last). Slices of a card (MIG, time-sliced: `Offer.slice`) are left out: counted, they would
+    advertise a fraction of a GPU as the price of one.
     """
-    available = [o for o in offers if o.available]
+    whole = [o for o in offers if o.available and o.slice is None]
     full_memory: dict[str, int] = {}
-    for offer in available:
+    for offer in whole:
         full_memory[offer.gpu] = max(full_memory.get(offer.gpu, 0), offer.vram_gb)
     rows: dict[str, GpuRow] = {}
-    for offer in available:
+    for offer in whole:
         row = rows.setdefault(offer.gpu, GpuRow(offer.gpu, full_memory[offer.gpu]))
         row.offers += 1
         row.providers.add(offer.provider)
         if offer.available_count is not None:
             row.available_count = (row.available_count or 0) + offer.available_count
-        if offer.vram_gb < row.vram_gb:
-            continue
         if offer.tier is Tier.ON_DEMAND:
             row.min_on_demand_price = _lower(row.min_on_demand_price, offer.price_per_gpu_hour)
         else:

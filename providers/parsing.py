@@ -2,8 +2,10 @@
 
 Providers add fields, omit optional ones, send numbers as strings and strings as numbers. Each
 reader accepts what a reasonable provider might send and raises `MalformedItem` for anything
-else, so `parse_items` can skip that one item, log why, and keep the rest of the catalog.
+else, so `iter_offers` can skip that one item, log why, and keep the rest of the catalog.
 
+`build_offer` makes the one `Offer` every parser builds from what it read, with the defaults most
+providers share, and labels a part of a card (memory below the card's) as a slice.
 `parse_page` reads a whole catalog response around them, and `page_reader` makes a provider's
 catalog reader from its per-item parser where every item becomes offers fetched at one moment.
 Other responses (a rental, an instance, a listing of them) fail as a whole: `read_response`
@@ -14,16 +16,19 @@ first checks that the response is one JSON object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pricing.gpus import GpuName, known_gpus
 from pricing.money import InvalidAmount, to_decimal, to_micros
-from pricing.offer import Offer
+from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
 from providers.base import MalformedResponse, OfferPage
 
 log = logging.getLogger("gpubroker.providers")
 Value = TypeVar("Value")
+# What reads one catalog item: the offers it describes.
+ParseOne = Callable[[Any], Iterable[Offer]]
 
 
 class MalformedItem(ValueError):
@@ -146,33 +151,97 @@ def items_of(payload: Any, *path: str) -> list[Any]:
     return value
 
 
-def parse_items(
+# The least memory each known card ships with: an offer with less sells part of a card.
+_CARD_MEMORY = {model.name: min(model.vram_sizes) for model in known_gpus()}
+
+
+def build_offer(
+    provider: str,
+    id_: str,
+    gpu: GpuName,
+    price_per_gpu_hour: int,
+    region: str,
+    fetched_at: datetime,
+    *,
+    ref: dict[str, str],
+    gpu_count: int = 1,
+    tier: Tier = Tier.ON_DEMAND,
+    instance_type: InstanceType = InstanceType.CONTAINER,
+    available: bool = True,
+    available_count: int | None = None,
+    vram_gb: int | None = None,
+    interruption: float | None = None,
+    slice_: str | None = None,
+    gpu_fraction: float | None = None,
+    models: Sequence[str] | None = None,
+) -> Offer:
+    """One offer as a parser read it. `vram_gb` defaults to the GPU's memory; `slice_` names
+    what part of a card it sells ("partial-20gb" where only the memory says so), with its
+    `gpu_fraction` (by default the slice's share of the card's memory)."""
+    memory = gpu.vram_gb if vram_gb is None else vram_gb
+    card = _CARD_MEMORY.get(gpu.name) if gpu.known else None
+    if slice_ is None and card is not None and 0 < memory < card:
+        slice_ = f"partial-{memory}gb"
+    if gpu_fraction is None:
+        gpu_fraction = round(min(memory / card, 1.0), 4) if slice_ and card else 1.0
+    return Offer(
+        id=id_,
+        provider=provider,
+        gpu=gpu.name,
+        gpu_count=gpu_count,
+        vram_gb=memory,
+        base_price_per_gpu_hour=price_per_gpu_hour,
+        tier=tier,
+        region=region,
+        instance_type=instance_type,
+        available=available,
+        available_count=available_count,
+        updated_at=fetched_at,
+        interruption_probability=interruption,
+        interruption_source=(
+            InterruptionSource.NONE if interruption is None else InterruptionSource.PROVIDER
+        ),
+        gpu_known=gpu.known,
+        ref=ref,
+        slice=slice_,
+        gpu_fraction=gpu_fraction,
+        models=None if models is None else tuple(models),
+    )
+
+
+def iter_offers(
     provider: str,
     items: Iterable[Any],
-    parse_one: Callable[[Any], Iterable[Offer]],
+    parse_one: ParseOne,
     skipped: list[str],
-) -> list[Offer]:
-    """Apply `parse_one` to each item; a malformed item is logged and noted in `skipped`."""
-    offers: list[Offer] = []
+    *,
+    where: str = "",
+) -> Iterator[Offer]:
+    """Apply `parse_one` to each item, one at a time (an answer can be read as it arrives); a
+    malformed item is logged and noted in `skipped`, after `where` (the part of a nested listing
+    it sat in) when given."""
     for position, item in enumerate(items):
         if not _is_object(item):
             reason = f"item {position} is not an object"
         else:
             try:
-                offers.extend(parse_one(item))
-                continue
+                parsed = list(parse_one(item))
             except MalformedItem as exc:
                 reason = f"item {position}: {exc}"
+            else:
+                yield from parsed
+                continue
+        if where:
+            reason = f"{where}: {reason}"
         skipped.append(reason)
         log.warning("%s: skipped a catalog item (%s)", provider, reason)
-    return offers
 
 
 def parse_page(
     provider: str,
     payload: Any,
     path: tuple[str, ...],
-    parse_one: Callable[[Any], Iterable[Offer]],
+    parse_one: ParseOne,
     what: str,
 ) -> OfferPage:
     """A whole catalog response: a wrong top-level shape fails it, a bad item is skipped."""
@@ -181,7 +250,7 @@ def parse_page(
     except MalformedItem as exc:
         raise MalformedResponse(provider, f"{what} is not the documented shape: {exc}") from None
     page = OfferPage()
-    page.offers = parse_items(provider, items, parse_one, page.skipped)
+    page.offers = list(iter_offers(provider, items, parse_one, page.skipped))
     return page
 
 

@@ -17,8 +17,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from broker.api.errors import invalid, not_found
-from broker.api.params import MAX_GPU_COUNT, MAX_PRICE_USD, MAX_VRAM_GB
+from broker.api.openapi import errors
+from broker.api.params import (
+    MAX_GPU_COUNT,
+    MAX_PRICE_USD,
+    MAX_VRAM_GB,
+    SLICES,
+    SLICES_HELP,
+    SlicesParam,
+)
 from broker.api.render import gpu_row_json, json_response, offer_json
+from broker.schemas.catalog import GpuPage, Offer, OfferPage
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key, resolve_gpu_query, suggest_gpus
 from pricing.index import InvalidCursor
@@ -86,7 +95,7 @@ def check_providers(catalog: Catalog, providers: list[str]) -> tuple[str, ...]:
     return tuple(providers)
 
 
-@router.get("/v1/offers")
+@router.get("/v1/offers", response_model=OfferPage, responses=errors(422))
 async def list_offers(
     request: Request,
     gpu: Annotated[list[str], Query(description="GPU model, any spelling; repeatable")] = [],  # noqa: B006
@@ -105,6 +114,10 @@ async def list_offers(
     max_interruption: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
     instance_type: InstanceType | None = None,
     available: Literal["true", "false", "any"] = "true",
+    slices: Annotated[SlicesParam, Query(description=SLICES_HELP)] = "false",
+    model: Annotated[
+        str | None, Query(max_length=300, description="served, or any model can be loaded")
+    ] = None,
     sort: SortName = "price",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -128,6 +141,8 @@ async def list_offers(
         max_interruption=max_interruption,
         instance_type=instance_type,
         available={"true": True, "false": False, "any": None}[available],
+        slices=SLICES[slices],
+        model=model or None,
         sort=sort,
         limit=limit,
         cursor=cursor or None,
@@ -149,7 +164,7 @@ async def list_offers(
     return response
 
 
-@router.get("/v1/offers/{offer_id}")
+@router.get("/v1/offers/{offer_id}", response_model=Offer, responses=errors(404))
 async def get_offer(request: Request, offer_id: str) -> Response:
     catalog = catalog_of(request)
     offer = catalog.index.get(offer_id)
@@ -158,7 +173,7 @@ async def get_offer(request: Request, offer_id: str) -> Response:
     return json_response(offer_json(offer, offer.provider in catalog.stale_providers()))
 
 
-@router.get("/v1/gpus")
+@router.get("/v1/gpus", response_model=GpuPage)
 async def list_gpus(request: Request) -> Response:
     catalog = catalog_of(request)
     return json_response({"object": "list", "data": [gpu_row_json(r) for r in catalog.gpu_rows]})

@@ -23,7 +23,7 @@ import binascii
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator, StringConstraints
@@ -39,6 +39,12 @@ MAX_INT64 = 2**63 - 1
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 _CONNECT_PATH = re.compile(r"^/v1/rentals/[^/]+/connect(/|$)")
+
+# `slices=`: whole cards only (the default), slices too, or slices only; read as the catalog's
+# `slices` filter (False: whole cards, None: both, True: slices).
+SlicesParam = Literal["false", "true", "only"]
+SLICES: dict[str, bool | None] = {"false": False, "true": None, "only": True}
+SLICES_HELP = "false: whole cards only; true: slices of cards (MIG, time-sliced) too; only: slices"
 
 
 def _in_range(moment: datetime) -> datetime:

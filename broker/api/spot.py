@@ -8,15 +8,18 @@ with the closest known names, so a typo gets a "did you mean" instead of an empt
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from broker.api.errors import invalid, not_found
 from broker.api.offers import check_terms
-from broker.api.params import Moment
+from broker.api.openapi import errors
+from broker.api.params import SLICES, SLICES_HELP, Moment, SlicesParam
 from broker.api.render import json_response
+from broker.schemas.catalog import PricePage, SpotComparison
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key, resolve_gpu_query, suggest_gpus
 from pricing.history import (
@@ -29,9 +32,11 @@ from pricing.history import (
 )
 from pricing.money import format_usd
 from pricing.offer import Tier
+from pricing.query import OfferQuery
 from pricing.spot import SpotRow, compare_spot
 
 router = APIRouter(tags=["catalog"])
+REGION_HELP = "a continent (eu, europe, na, asia), a country (code or name), or region text"
 
 
 def resolve_gpu(catalog: Catalog, term: str) -> frozenset[str]:
@@ -65,6 +70,8 @@ def spot_row_json(row: SpotRow, stale: frozenset[str]) -> dict[str, Any]:
         "interruption_source": spot.interruption_source.value if spot else None,
         "risk_bucket": row.risk_bucket,
         "effective_price": _usd(row.effective_price),
+        "best_tier": row.best_tier.value,
+        "slice": row.slice,
         "updated_at": row.updated_at,
         "spot_offer_id": spot.id if spot else None,
         "on_demand_offer_id": on_demand.id if on_demand else None,
@@ -84,16 +91,17 @@ def history_point_json(point: HistoryPoint) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/spot-prices")
+@router.get("/v1/spot-prices", response_model=SpotComparison, responses=errors(404, 422))
 async def spot_prices(
     request: Request,
     gpu: Annotated[str, Query(min_length=1, max_length=100, description="GPU, any spelling")],
-    region: Annotated[str | None, Query(max_length=100, description="substring")] = None,
+    region: Annotated[str | None, Query(max_length=100, description=REGION_HELP)] = None,
+    slices: Annotated[SlicesParam, Query(description=SLICES_HELP)] = "false",
 ) -> Response:
     """Every provider and region of a GPU side by side, and the cheapest by effective price."""
     catalog: Catalog = request.app.state.catalog
     names = resolve_gpu(catalog, gpu)
-    comparison = compare_spot(catalog.index.offers, names, region or None)
+    comparison = compare_spot(catalog.index.offers, names, region or None, SLICES[slices])
     stale = catalog.stale_providers()
     cheapest = comparison.cheapest
     return json_response(
@@ -103,23 +111,33 @@ async def spot_prices(
             "region": region or None,
             "rows": [spot_row_json(row, stale) for row in comparison.rows],
             "cheapest": spot_row_json(cheapest, stale) if cheapest else None,
+            "on_demand_wins": cheapest is not None and cheapest.best_tier is Tier.ON_DEMAND,
         }
     )
 
 
-@router.get("/v1/spot-prices/history")
+def shown_offer_ids(catalog: Catalog, query: OfferQuery) -> set[str]:
+    """The ids of every offer the offers table shows for `query` (all pages)."""
+    everything = replace(query, limit=max(len(catalog.index), 1), cursor=None)
+    return {offer.id for offer in catalog.index.search(everything).offers}
+
+
+@router.get("/v1/spot-prices/history", response_model=PricePage, responses=errors(404, 422))
 def spot_price_history(
     request: Request,
     gpu: Annotated[list[str], Query(description="GPU, any spelling; repeatable")] = [],  # noqa: B006
     provider: Annotated[list[str], Query(description="repeatable")] = [],  # noqa: B006
     tier: Tier | None = None,
-    region: Annotated[str | None, Query(max_length=100, description="substring")] = None,
+    region: Annotated[str | None, Query(max_length=100, description=REGION_HELP)] = None,
+    available: Literal["true", "false", "any"] = "true",
+    slices: Annotated[SlicesParam, Query(description=SLICES_HELP)] = "false",
     since: Annotated[Moment | None, Query(description="RFC 3339; no offset means UTC")] = None,
     until: Annotated[Moment | None, Query(description="RFC 3339; no offset means UTC")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Recorded price changes, oldest first, with each offer's level at `since`."""
+    """Recorded price changes, oldest first, with each offer's level at `since`: the points of
+    the offers the offers table shows for the same filters, so a chart agrees with the table."""
     check_terms("gpu", gpu)
     check_terms("provider", provider)
     if since is not None and until is not None and since > until:
@@ -130,11 +148,19 @@ def spot_price_history(
         names = set()
         for term in gpu:
             names |= resolve_gpu(catalog, term)
-    query = HistoryQuery(
-        gpus=names,
+    shown = OfferQuery(
+        gpus=tuple(sorted(names or ())),
         providers=tuple(provider),
         tier=tier,
         region=region or None,
+        available={"true": True, "false": False, "any": None}[available],
+        slices=SLICES[slices],
+    )
+    query = HistoryQuery(
+        gpus=names,
+        offer_ids=shown_offer_ids(catalog, shown),
+        providers=tuple(provider),
+        tier=tier,
         since=since,
         until=until,
         limit=limit,

@@ -8,10 +8,12 @@ rest of this request, as SkyPilot's failover blocks a zone, a region or a cloud.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from broker.domain_errors import PriceChanged
 from pricing.index import CatalogIndex
+from pricing.money import format_usd
 from pricing.offer import Offer, Tier
 from pricing.query import MAX_LIMIT, OfferQuery
 from providers.rental import Scope
@@ -28,23 +30,30 @@ class Constraints:
     region: str | None = None
     max_interruption: float | None = None
     providers: tuple[str, ...] = ()
+    # The model a `model` workload runs: listings that serve others are no candidates.
+    model: str | None = None
 
 
 def _query(constraints: Constraints, **changes: Any) -> OfferQuery:
-    """The catalog query for the constraints: available offers, cheapest effective price first."""
-    query = OfferQuery(
-        gpus=constraints.gpus,
-        gpu_count=constraints.gpu_count,
-        tier=constraints.tier,
-        max_price=constraints.max_price,
-        region=constraints.region,
-        max_interruption=constraints.max_interruption,
-        providers=constraints.providers,
-        available=True,
-        sort="effective_price",
-        limit=MAX_LIMIT,
-    )
+    """The catalog query for the constraints: available offers, cheapest effective price first.
+
+    Each constraint is the query's filter of the same name, so a new one reaches the search.
+    """
+    filters = {f.name: getattr(constraints, f.name) for f in fields(constraints)}
+    query = OfferQuery(**filters, available=True, sort="effective_price", limit=MAX_LIMIT)
     return replace(query, **changes)
+
+
+def check_expected_price(offer: Offer, expected: int) -> None:
+    """Refuse an offer that got dearer per GPU-hour than the price the caller was shown."""
+    if offer.price_per_gpu_hour > expected:
+        raise PriceChanged(
+            f"offer {offer.id} now costs {format_usd(offer.price_per_gpu_hour)} per GPU-hour, not "
+            f"the {format_usd(expected)} you were shown; review the new price and rent again",
+            offer_id=offer.id,
+            expected_price=format_usd(expected),
+            price=format_usd(offer.price_per_gpu_hour),
+        )
 
 
 def rank(index: CatalogIndex, constraints: Constraints) -> list[Offer]:

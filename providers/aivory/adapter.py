@@ -15,6 +15,7 @@ at its `endpoint` with the account key, which `upstream` hands to the connect pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,7 @@ from pricing.money import format_usd
 from pricing.offer import Offer
 from providers.aivory import instances
 from providers.aivory import workload as rules
-from providers.aivory.parse import PROVIDER, parse_offers
+from providers.aivory.parse import PROVIDER, parse_offer, parse_offers
 from providers.aivory.refusals import read_refusal
 from providers.base import (
     MalformedResponse,
@@ -37,6 +38,7 @@ from providers.base import (
 from providers.http import ProviderHTTP
 from providers.parsing import MalformedItem, read_object
 from providers.rental import Instance, NotSupported, Upstream, Workload
+from providers.streaming import stream_offers
 from providers.workloads import require_running
 
 OFFERS_PATH = "/v1/gpu/offers"
@@ -77,6 +79,18 @@ class AivoryAdapter:
     def list_offers(self, filters: OfferFilters | None = None) -> OfferPage:
         payload = self._http.get(OFFERS_PATH, params=offer_query(filters))
         return parse_offers(payload, datetime.now(UTC))
+
+    def stream_offers(self, skipped: list[str]) -> Iterator[Offer]:
+        """The whole listing read as it arrives (it does not page, so it can be very long)."""
+        fetched_at = datetime.now(UTC)
+        return stream_offers(
+            self._http,
+            OFFERS_PATH,
+            ("data",),
+            lambda item: [parse_offer(item, fetched_at)],
+            lambda payload: parse_offers(payload, fetched_at),
+            skipped,
+        )
 
     def check_workload(self, offer: Offer, workload: Workload) -> None:
         rules.check_workload(offer, workload)

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier, offer_id
+from pricing.offer import Offer, Tier, offer_id
 from providers.base import OfferPage
 from providers.parsing import (
     boolean,
+    build_offer,
     field,
     number,
     optional,
@@ -51,23 +52,15 @@ def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
         if raw_probability is None
         else probability(raw_probability, "interruption_probability")
     )
-    return Offer(
-        id=offer_id(PROVIDER, provider_id, raw_name, region, "spot" if spot else "on-demand"),
-        provider=PROVIDER,
-        gpu=gpu.name,
-        gpu_count=1,
-        vram_gb=gpu.vram_gb,
-        base_price_per_gpu_hour=per_gpu,
+    return build_offer(
+        PROVIDER,
+        offer_id(PROVIDER, provider_id, raw_name, region, "spot" if spot else "on-demand"),
+        gpu,
+        per_gpu,
+        region,
+        fetched_at,
         tier=Tier.SPOT if spot else Tier.ON_DEMAND,
-        region=region,
-        instance_type=InstanceType.CONTAINER,
         available=boolean(optional(item, "available"), "available", default=True),
-        available_count=None,
-        updated_at=fetched_at,
-        interruption_probability=interruption,
-        interruption_source=(
-            InterruptionSource.NONE if interruption is None else InterruptionSource.PROVIDER
-        ),
-        gpu_known=gpu.known,
+        interruption=interruption,
         ref={"gpu_model": raw_name, "provider_id": provider_id, "region": region},
     )

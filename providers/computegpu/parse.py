@@ -16,27 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, Offer, Tier, offer_id
+from pricing.offer import Offer, Tier, offer_id
+from providers import parsing as read
 from providers.base import MalformedResponse, OfferPage
-from providers.parsing import (
-    MalformedItem,
-    boolean,
-    field,
-    integer,
-    items_of,
-    optional,
-    optional_number,
-    page_reader,
-    parse_items,
-    price,
-    text,
-)
 
 PROVIDER = "computegpu"
 GPU_COUNTS = (1, 2, 4, 8)
 CLOUD_REGION = "Global"
 UNKNOWN_LOCATION = "Unknown"
-# How a listing is reached once rented; the documented default is an Ollama endpoint.
 DEFAULT_INSTANCE_TYPE = "ollama"
 _TIERS = {"on-demand": Tier.ON_DEMAND, "ondemand": Tier.ON_DEMAND, "spot": Tier.SPOT}
 
@@ -55,97 +42,90 @@ class ListingBatch:
 def parse_listings(payload: Any, fetched_at: datetime) -> ListingBatch:
     """One search response; a wrong top-level shape fails the page, a bad listing is skipped."""
     try:
-        items = items_of(payload, "listings")
-        total = optional(payload, "total")
-        total_count = None if total is None else integer(total, "total")
-    except MalformedItem as exc:
+        items = read.items_of(payload, "listings")
+        total = read.optional(payload, "total")
+        total_count = None if total is None else read.integer(total, "total")
+    except read.MalformedItem as exc:
         raise MalformedResponse(PROVIDER, f"search is not the documented shape: {exc}") from None
     page = OfferPage()
-    page.offers = parse_items(
+    listings = read.iter_offers(
         PROVIDER, items, lambda item: [parse_listing(item, fetched_at)], page.skipped
     )
+    page.offers = list(listings)
     return ListingBatch(page=page, received=len(items), total=total_count)
 
 
 def parse_listing(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
     """One marketplace listing as one offer."""
-    listing_id = text(field(item, "id"), "id")
-    gpu = canonical_gpu(text(field(item, "gpuModel"), "gpuModel"), optional_number(item, "vramGb"))
+    listing_id = read.text(read.field(item, "id"), "id")
+    gpu = canonical_gpu(
+        read.text(read.field(item, "gpuModel"), "gpuModel"), read.optional_number(item, "vramGb")
+    )
     gpu_count = _optional_integer(item, "gpuCount", default=1)
     if gpu_count < 1:
-        raise MalformedItem(f"gpuCount is not positive: {gpu_count}")
-    location = optional(item, "location")
-    return Offer(
-        id=offer_id(PROVIDER, "listing", listing_id),
-        provider=PROVIDER,
-        gpu=gpu.name,
+        raise read.MalformedItem(f"gpuCount is not positive: {gpu_count}")
+    location = read.optional(item, "location")
+    models = _models(item)
+    ref = {"family": "listing", "listing_id": listing_id, "instance_type": _instance_type(item)}
+    if models:
+        # Renting checks the workload's model against this (ref values are strings).
+        ref["ollama_models"] = ",".join(models)
+    return read.build_offer(
+        PROVIDER,
+        offer_id(PROVIDER, "listing", listing_id),
+        gpu,
+        read.price(read.field(item, "pricePerHour"), "pricePerHour"),
+        UNKNOWN_LOCATION if location is None else read.text(location, "location"),
+        fetched_at,
         gpu_count=gpu_count,
-        vram_gb=gpu.vram_gb,
-        base_price_per_gpu_hour=price(field(item, "pricePerHour"), "pricePerHour"),
-        tier=_tier(optional(item, "pricingTier")),
-        region=UNKNOWN_LOCATION if location is None else text(location, "location"),
-        instance_type=InstanceType.CONTAINER,
-        available=boolean(optional(item, "available"), "available", default=True),
-        available_count=None,
-        updated_at=fetched_at,
-        gpu_known=gpu.known,
-        ref=_listing_ref(item, listing_id),
+        tier=_tier(read.optional(item, "pricingTier")),
+        available=read.boolean(read.optional(item, "available"), "available", default=True),
+        models=models,
+        ref=ref,
     )
 
 
-def _listing_ref(item: Mapping[str, Any], listing_id: str) -> dict[str, str]:
-    """What renting the listing needs: its id, how it is reached, the models it serves.
+def _instance_type(item: Mapping[str, Any]) -> str:
+    """How the listing is reached once rented; the documented default is an Ollama endpoint."""
+    raw = read.optional(item, "instanceType")
+    return DEFAULT_INSTANCE_TYPE if raw is None else read.text(raw, "instanceType").lower()
 
-    `ollama_models` (comma-joined, as ref values are strings) is set only where the listing
-    publishes models; a listing that names none is not held to a list.
-    """
-    instance_type = optional(item, "instanceType")
-    ref = {
-        "family": "listing",
-        "listing_id": listing_id,
-        "instance_type": (
-            DEFAULT_INSTANCE_TYPE
-            if instance_type is None
-            else text(instance_type, "instanceType").lower()
-        ),
-    }
-    models = optional(item, "ollamaModels")
-    if models is not None:
-        if not isinstance(models, list):
-            raise MalformedItem(f"ollamaModels is not a list: {models!r}")
-        names = [text(model, "ollamaModels item") for model in models]
-        if names:
-            ref["ollama_models"] = ",".join(names)
-    return ref
+
+def _models(item: Mapping[str, Any]) -> list[str] | None:
+    """The models the listing serves (`ollamaModels`); None where it names none, so a listing
+    that publishes no list is not held to one."""
+    models = read.optional(item, "ollamaModels")
+    if models is None:
+        return None
+    if not isinstance(models, list):
+        raise read.MalformedItem(f"ollamaModels is not a list: {models!r}")
+    names = [read.text(model, "ollamaModels item") for model in models]
+    return names or None
 
 
 def parse_gpu_type(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]:
     """One GPU cloud type as its on-demand and spot offers for each GPU count."""
-    gpu_type = text(field(item, "gpuType"), "gpuType")
-    gpu = canonical_gpu(gpu_type, optional_number(item, "vramGb"))
-    prices = {Tier.ON_DEMAND: price(field(item, "pricePerHour"), "pricePerHour")}
-    spot = optional(item, "spotPricePerHour")
+    gpu_type = read.text(read.field(item, "gpuType"), "gpuType")
+    gpu = canonical_gpu(gpu_type, read.optional_number(item, "vramGb"))
+    prices = {Tier.ON_DEMAND: read.price(read.field(item, "pricePerHour"), "pricePerHour")}
+    spot = read.optional(item, "spotPricePerHour")
     if spot is not None:
-        prices[Tier.SPOT] = price(spot, "spotPricePerHour")
-    available = boolean(optional(item, "available"), "available", default=True)
+        prices[Tier.SPOT] = read.price(spot, "spotPricePerHour")
+    available = read.boolean(read.optional(item, "available"), "available", default=True)
     max_count = _optional_integer(item, "maxCount", default=1)
     if max_count < 1:
-        raise MalformedItem(f"maxCount is not positive: {max_count}")
+        raise read.MalformedItem(f"maxCount is not positive: {max_count}")
     return [
-        Offer(
-            id=offer_id(PROVIDER, "cloud", gpu_type, f"{count}x", tier),
-            provider=PROVIDER,
-            gpu=gpu.name,
+        read.build_offer(
+            PROVIDER,
+            offer_id(PROVIDER, "cloud", gpu_type, f"{count}x", tier),
+            gpu,
+            price_per_gpu,
+            CLOUD_REGION,
+            fetched_at,
             gpu_count=count,
-            vram_gb=gpu.vram_gb,
-            base_price_per_gpu_hour=price_per_gpu,
             tier=tier,
-            region=CLOUD_REGION,
-            instance_type=InstanceType.CONTAINER,
             available=available,
-            available_count=None,
-            updated_at=fetched_at,
-            gpu_known=gpu.known,
             ref={
                 "family": "cloud",
                 "gpu_type": gpu_type,
@@ -160,18 +140,18 @@ def parse_gpu_type(item: Mapping[str, Any], fetched_at: datetime) -> list[Offer]
 
 
 # The GPU cloud's types response; a wrong top-level shape fails it, a bad type is skipped.
-parse_gpu_types = page_reader(PROVIDER, ("types",), parse_gpu_type, "the GPU types response")
+parse_gpu_types = read.page_reader(PROVIDER, ("types",), parse_gpu_type, "the GPU types response")
 
 
 def _tier(raw: Any) -> Tier:
     if raw is None:
         return Tier.ON_DEMAND
-    name = text(raw, "pricingTier").lower().replace("_", "-")
+    name = read.text(raw, "pricingTier").lower().replace("_", "-")
     if name not in _TIERS:
-        raise MalformedItem(f"pricingTier is not a known tier: {raw!r}")
+        raise read.MalformedItem(f"pricingTier is not a known tier: {raw!r}")
     return _TIERS[name]
 
 
 def _optional_integer(item: Mapping[str, Any], name: str, *, default: int) -> int:
-    value = optional(item, name)
-    return default if value is None else integer(value, name)
+    value = read.optional(item, name)
+    return default if value is None else read.integer(value, name)

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, Offer, Tier, offer_id
+from pricing.offer import Offer, offer_id
 from providers.parsing import (
     MalformedItem,
     boolean,
+    build_offer,
     field,
     integer,
     optional,
@@ -47,21 +48,17 @@ def parse_catalog_item(item: Mapping[str, Any], fetched_at: datetime) -> list[Of
     if max_gpus < 1:
         raise MalformedItem(f"max_gpus is not positive: {max_gpus}")
     return [
-        Offer(
-            id=offer_id(PROVIDER, gpu_slug, region, f"{count}x"),
-            provider=PROVIDER,
-            gpu=gpu.name,
+        build_offer(
+            PROVIDER,
+            offer_id(PROVIDER, gpu_slug, region, f"{count}x"),
+            gpu,
+            price_per_gpu,
+            region,
+            fetched_at,
             gpu_count=count,
-            vram_gb=gpu.vram_gb,
-            base_price_per_gpu_hour=price_per_gpu,
-            tier=Tier.ON_DEMAND,
-            region=region,
-            instance_type=InstanceType.CONTAINER,
             # `available_count` counts GPUs: an 8x offer needs eight of them free.
             available=listed_available and (available_count is None or available_count >= count),
             available_count=available_count,
-            updated_at=fetched_at,
-            gpu_known=gpu.known,
             ref={"gpu_slug": gpu_slug, "gpu_count": str(count)},
         )
         for region in _regions(item)

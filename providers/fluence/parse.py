@@ -10,23 +10,25 @@ with a note saying where it sat.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pricing.gpus import GpuName, canonical_gpu
-from pricing.offer import InstanceType, Offer, Tier, offer_id
+from pricing.offer import InstanceType, Offer, offer_id
 from providers.base import MalformedResponse, OfferPage
 from providers.parsing import (
     MalformedItem,
+    ParseOne,
     boolean,
+    build_offer,
     field,
     integer,
     items_of,
+    iter_offers,
     optional,
     optional_number,
-    parse_items,
     price,
     text,
 )
@@ -80,16 +82,16 @@ def container_offers(plan: Mapping[str, Any], fetched_at: datetime) -> list[Offe
     for location in locations:
         location_id, region = _location(location)
         offers.append(
-            _offer(
+            build_offer(
+                PROVIDER,
                 offer_id(PROVIDER, "plan", plan_id, location_id),
                 gpu,
-                gpu_count,
                 per_gpu,
-                InstanceType.CONTAINER,
                 region,
-                available,
                 fetched_at,
-                {"plan_id": plan_id, "location_id": location_id},
+                gpu_count=gpu_count,
+                available=available,
+                ref={"plan_id": plan_id, "location_id": location_id},
             )
         )
     return offers
@@ -109,16 +111,17 @@ def machine_option_offer(
     os_options = items_of(option, "os_options")
     if not os_options:
         raise MalformedItem("option has no os_options to deploy with")
-    return _offer(
+    return build_offer(
+        PROVIDER,
         offer_id(PROVIDER, instance_type.value, option_id),
         gpu,
-        gpu_count,
         per_gpu,
-        instance_type,
         region,
-        boolean(optional(option, "available"), "available", default=True),
         fetched_at,
-        {
+        gpu_count=gpu_count,
+        instance_type=instance_type,
+        available=boolean(optional(option, "available"), "available", default=True),
+        ref={
             "option_id": option_id,
             "os_image": text(os_options[0], "os_options[0]"),
             "location_id": location_id,
@@ -150,46 +153,9 @@ def _group_offers(
     return _each(label, items_of(group, "by_count"), bucket_offers, skipped)
 
 
-def _offer(
-    id_: str,
-    gpu: GpuName,
-    gpu_count: int,
-    per_gpu: int,
-    instance_type: InstanceType,
-    region: str,
-    available: bool,
-    fetched_at: datetime,
-    ref: dict[str, str],
-) -> Offer:
-    return Offer(
-        id=id_,
-        provider=PROVIDER,
-        gpu=gpu.name,
-        gpu_count=gpu_count,
-        vram_gb=gpu.vram_gb,
-        base_price_per_gpu_hour=per_gpu,
-        tier=Tier.ON_DEMAND,
-        region=region,
-        instance_type=instance_type,
-        available=available,
-        available_count=None,
-        updated_at=fetched_at,
-        gpu_known=gpu.known,
-        ref=ref,
-    )
-
-
-def _each(
-    label: str,
-    items: Iterable[Any],
-    parse_one: Callable[[Any], Iterable[Offer]],
-    skipped: list[str],
-) -> list[Offer]:
-    """`parse_items` for one level of the listing, its skip notes prefixed with where it sits."""
-    notes: list[str] = []
-    offers = parse_items(f"{PROVIDER} {label}", items, parse_one, notes)
-    skipped.extend(f"{label}: {note}" for note in notes)
-    return offers
+def _each(label: str, items: Iterable[Any], parse_one: ParseOne, skipped: list[str]) -> list[Offer]:
+    """The offers of one level of the listing; a skipped item's note says where it sat."""
+    return list(iter_offers(PROVIDER, items, parse_one, skipped, where=label))
 
 
 def _top_level(payload: Any, what: str) -> list[Any]:

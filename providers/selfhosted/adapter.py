@@ -204,6 +204,14 @@ class SelfHostedAdapter:
         self._forget_stop(handle)
         return self.status(handle)
 
+    def gpu_utilisation(self, handle: str) -> int | None:
+        """The busiest of the container's GPUs as NVML reports it (percent); None where no
+        reading exists (simulated GPUs, or devices that do not report utilisation)."""
+        held = set(gpu_uuids(self.engine.inspect(handle)))
+        readings = [d.utilization_pct for d in self.devices() if d.uuid in held]
+        known = [pct for pct in readings if pct is not None]
+        return max(known) if known else None
+
     def upstream(self, handle: str) -> Upstream | None:
         """The workload's first requested port, published on loopback; None without ports."""
         container = self.engine.inspect(handle)

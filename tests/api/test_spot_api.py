@@ -50,6 +50,8 @@ def test_spot_prices_compares_every_provider_and_region(client: TestClient) -> N
             "interruption_source": "provider",
             "risk_bucket": "<5%",
             "effective_price": "0.289899",
+            "best_tier": "spot",
+            "slice": None,
             "updated_at": "2026-11-20T10:00:00Z",
             "spot_offer_id": "alpha:4090:eu:spot",
             "on_demand_offer_id": None,
@@ -66,6 +68,8 @@ def test_spot_prices_compares_every_provider_and_region(client: TestClient) -> N
             "interruption_source": "provider",
             "risk_bucket": "10-15%",
             "effective_price": "0.319149",
+            "best_tier": "spot",
+            "slice": None,
             "updated_at": "2026-11-20T10:00:00Z",
             "spot_offer_id": "beta:4090:eu:spot",
             "on_demand_offer_id": "beta:4090",
@@ -82,6 +86,8 @@ def test_spot_prices_compares_every_provider_and_region(client: TestClient) -> N
             "interruption_source": "provider",
             "risk_bucket": "<5%",
             "effective_price": "0.336735",
+            "best_tier": "spot",
+            "slice": None,
             "updated_at": "2026-11-20T10:00:00Z",
             "spot_offer_id": "alpha:4090:us:spot",
             "on_demand_offer_id": "alpha:4090:us",
@@ -108,7 +114,9 @@ def test_estimated_risk_and_a_family_of_models(client: TestClient) -> None:
     assert [(r["gpu"], r["spot_price"], r["on_demand_price"]) for r in h100["rows"]] == [
         ("H100 SXM", None, "2.500000")
     ]
-    assert h100["cheapest"] is None
+    # On-demand only: its price is the row's effective price, and it is the cheapest row.
+    assert h100["cheapest"]["effective_price"] == "2.500000"
+    assert h100["on_demand_wins"] is True
 
 
 def test_a_stale_provider_is_marked(client: TestClient) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from broker.cli import app as cli
+from broker.settings import CoreSettings
 from pricing.offer import Tier
 from tests.catalog_data import catalog_broker
 from tests.cli.support import run_cli, serve_url
 
 
 @pytest.fixture
-def broker_url(make_settings: Callable[..., object], static_providers) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def broker_url(
+    make_settings: Callable[..., CoreSettings], static_providers: dict[str, Any]
+) -> Iterator[str]:
     yield from serve_url(catalog_broker(make_settings(), static_providers))
 
 
@@ -31,14 +35,14 @@ def test_offers_json_applies_the_filters(broker_url: str) -> None:
 
 def test_offers_table_shows_prices_and_ids(broker_url: str) -> None:
     output = run(broker_url, "offers", "--gpu", "4090", "--max-price", "0.40")
-    assert "3 offers" in output
-    for text in ("alpha:4090:eu:spot", "beta:4090", "0.287000", "0.289899", "Quebec, CA"):
+    assert "showing all 3" in output
+    for text in ("alpha:4090:eu:spot", "beta:4090", "$0.287/h", "$0.289899/h", "Quebec, CA"):
         assert text in output
 
 
 def test_gpus_table(broker_url: str) -> None:
     output = run(broker_url, "gpus")
-    assert "RTX 4090" in output and "0.350000" in output and "alpha, beta" in output
+    assert "RTX 4090" in output and "$0.35/h" in output and "alpha, beta" in output
 
 
 def test_bad_filter_is_reported_not_a_traceback(broker_url: str) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from broker.cli import SPARK_SAMPLES
 from broker.cli import app as cli
+from broker.cli_catalog import SPARK_SAMPLES, verdict
+from broker.schemas.catalog import SpotComparison, SpotRow
 from broker.settings import CoreSettings
 from pricing.spot import SPARK_BARS
 from tests.cli.support import run_cli, serve_url
@@ -42,19 +43,19 @@ def test_table_compares_providers_and_regions(broker_url: str) -> None:
     assert "RTX 4090: spot vs on-demand" in output
     comparison = output[: output.index("last 24 hours")]
     beta = line_of(comparison, "beta")
-    for text in ("EU", "0.300000", "0.350000", "14.3%", "12.0%", "10-15%", "provider", "0.319149"):
+    for text in ("EU", "$0.30", "$0.35", "14.3%", "12.0%", "10-15%", "provider", "$0.319149"):
         assert text in beta
-    quebec, us = (ln for ln in comparison.splitlines() if ln.startswith("│ alpha"))
-    assert "Quebec, CA" in quebec and "0.289899 *" in quebec
+    quebec, us = (ln for ln in comparison.splitlines() if ln.startswith("alpha"))
+    assert "Quebec, CA" in quebec and "$0.289899 *" in quebec
     assert "US" in us and "17.5%" in us and "*" not in us
-    assert "cheapest useful spot hour: alpha, Quebec, CA, 0.289899 effective" in output
+    assert "spot wins: alpha, Quebec, CA at $0.289899/h effective" in output
 
 
 def test_sparklines_follow_the_last_day_per_provider(broker_url: str) -> None:
     output = run(broker_url, "spot", "--gpu", "4090")
     trend = output[output.index("last 24 hours") :]
     alpha, beta = line_of(trend, "alpha"), line_of(trend, "beta")
-    for line, low, high in ((alpha, "0.287000", "0.310000"), (beta, "0.300000", "0.340000")):
+    for line, low, high in ((alpha, "$0.287", "$0.31"), (beta, "$0.30", "$0.34")):
         (spark,) = SPARK.findall(line)
         assert len(spark) == SPARK_SAMPLES
         levels = [SPARK_BARS.index(bar) for bar in spark]
@@ -78,8 +79,8 @@ def test_json_is_the_apis_comparison(broker_url: str) -> None:
 
 def test_no_spot_offer_is_said_plainly(broker_url: str) -> None:
     output = run(broker_url, "spot", "--gpu", "H100")
-    assert "2.500000" in output
-    assert "no spot offer is available" in output
+    assert "$2.50" in output
+    assert "on-demand wins: no spot offer now" in output
     assert "no spot price recorded in the last 24 hours" in output
 
 
@@ -89,3 +90,13 @@ def test_unknown_gpu_is_an_error_with_suggestions(broker_url: str) -> None:
     )
     assert result.exit_code == 1
     assert "not_found" in result.output and "RTX 4090" in result.output
+
+
+def test_on_demand_that_beats_spots_effective_price_is_said_plainly() -> None:
+    risky = SpotRow(provider="alpha", region="EU", spot_price="1.00", effective_price="1.60")
+    steady = SpotRow(provider="beta", region="US", on_demand_price="1.50", effective_price="1.50")
+    said = verdict(SpotComparison(gpu="A100 80GB", rows=[risky, steady]))
+    assert said.startswith("on-demand wins: beta, US at $1.50/h")
+    cheap_spot = SpotRow(provider="gamma", region="EU", spot_price="0.80", effective_price="0.90")
+    said = verdict(SpotComparison(gpu="A100 80GB", rows=[cheap_spot, steady]))
+    assert said.startswith("spot wins: gamma, EU at $0.90/h effective")

@@ -79,8 +79,6 @@ def test_points_come_oldest_first_with_their_fields(
     [
         ({"gpus": {"RTX 4090"}, "tier": Tier.ON_DEMAND}, [("alpha:4090:od", 500)]),
         ({"providers": ("beta",)}, [("beta:4090:spot", 400), ("beta:4090:spot", 380)]),
-        ({"region": "quebec"}, [("alpha:4090:spot", 300), ("alpha:4090:spot", 290)]),
-        ({"region": "%"}, []),
         (
             {"gpus": {"RTX 4090"}, "tier": Tier.SPOT, "until": at(0)},
             [("alpha:4090:spot", 300), ("beta:4090:spot", 400)],
@@ -95,6 +93,20 @@ def test_filters_stack(
 ) -> None:
     narrowed = {"limit": 2, **filters}
     assert [(offer_id, price) for offer_id, price, _ in fetch(database, **narrowed)] == expected
+
+
+def test_the_offers_of_a_table_of_any_size_select_the_points(
+    database: Database, history: PriceHistory
+) -> None:
+    # More ids than PostgreSQL takes as parameters of one statement.
+    shown = {A.id, H.id} | {f"gone:{n}" for n in range(70_000)}
+    found = fetch(database, offer_ids=shown, since=at(15), limit=500)
+    assert [(offer_id, price) for offer_id, price, _ in found] == [
+        ("alpha:h100:spot", 2000),
+        ("alpha:4090:spot", 290),
+        ("alpha:4090:spot", 280),
+    ]
+    assert fetch(database, offer_ids=set()) == []
 
 
 def test_a_range_starts_with_each_offers_last_point_before_since(

@@ -108,25 +108,38 @@ def test_cheapest_is_by_effective_price_not_by_sticker_price() -> None:
     assert [r.provider for r in comparison.rows] == ["beta", "alpha"]
 
 
-def test_without_spot_offers_there_is_no_cheapest_and_no_risk() -> None:
-    (row,) = compare_spot(priced(offer("o", "alpha", "RTX 4090", 400_000)), {"RTX 4090"}).rows
+def test_an_on_demand_only_row_costs_its_price_and_can_be_the_cheapest() -> None:
+    comparison = compare_spot(
+        priced(offer("o", "alpha", "RTX 4090", 280_000), spot("s", "beta", 300_000, 0.02)),
+        {"RTX 4090"},
+    )
+    row = comparison.rows[0]
     assert compare_spot([], {"RTX 4090"}).cheapest is None
-    assert row.spot is None
-    assert row.savings_pct is None
-    assert row.effective_price is None
-    assert row.risk_bucket is None
-    assert compare_spot(priced(offer("o", "alpha", "RTX 4090", 1)), {"RTX 4090"}).cheapest is None
+    assert (row.provider, row.spot, row.savings_pct, row.risk_bucket) == ("alpha", None, None, None)
+    assert row.effective_price == 280_000
+    assert row.best_tier is Tier.ON_DEMAND
+    assert comparison.cheapest is row
+
+
+def test_on_demand_wins_a_row_where_spot_interruptions_cost_more() -> None:
+    (row,) = compare_spot(
+        priced(offer("o", "alpha", "RTX 4090", 300_000), spot("s", "alpha", 290_000, 0.9)),
+        {"RTX 4090"},
+    ).rows
+    assert (row.best_tier, row.effective_price) == (Tier.ON_DEMAND, 300_000)
 
 
 def test_unavailable_offers_other_gpus_and_slices_are_left_out() -> None:
     offers = priced(
         spot("gone", "alpha", 100_000, 0.01, available=False),
-        spot("slice", "alpha", 50_000, 0.01, vram_gb=10),
+        spot("slice", "alpha", 50_000, 0.01, vram_gb=10, slice="mig-1g.10gb"),
         spot("a100", "alpha", 90_000, 0.01, gpu="A100 80GB", vram_gb=80),
         spot("card", "alpha", 300_000, 0.01),
     )
     rows = compare_spot(offers, {"RTX 4090"}).rows
     assert [r.spot.id for r in rows if r.spot] == ["card"]
+    with_slices = compare_spot(offers, {"RTX 4090"}, slices=True).rows
+    assert [(r.spot.id, r.slice) for r in with_slices if r.spot] == [("slice", "mig-1g.10gb")]
 
 
 def test_models_of_one_family_are_never_compared_with_each_other() -> None:
@@ -136,18 +149,30 @@ def test_models_of_one_family_are_never_compared_with_each_other() -> None:
     )
     rows = compare_spot(offers, {"H100 SXM", "H100 PCIe"}).rows
     assert [(r.gpu, r.spot is not None, r.on_demand is not None) for r in rows] == [
-        ("H100 SXM", True, False),
         ("H100 PCIe", False, True),
+        ("H100 SXM", True, False),
     ]
 
 
-def test_region_is_a_case_insensitive_substring() -> None:
+def test_region_is_a_substring_a_country_or_a_continent() -> None:
     offers = priced(
         spot("ca", "alpha", 300_000, 0.01, region="Quebec, CA"),
         spot("us", "alpha", 280_000, 0.01, region="US"),
+        spot("de", "alpha", 290_000, 0.01, region="Bavaria, DE"),
     )
-    rows = compare_spot(offers, {"RTX 4090"}, region="quebec").rows
-    assert [r.region for r in rows] == ["Quebec, CA"]
+    assert [r.region for r in compare_spot(offers, {"RTX 4090"}, region="quebec").rows] == [
+        "Quebec, CA"
+    ]
+    assert [r.region for r in compare_spot(offers, {"RTX 4090"}, region="canada").rows] == [
+        "Quebec, CA"
+    ]
+    assert [r.region for r in compare_spot(offers, {"RTX 4090"}, region="na").rows] == [
+        "US",
+        "Quebec, CA",
+    ]
+    assert [r.region for r in compare_spot(offers, {"RTX 4090"}, region="Europe").rows] == [
+        "Bavaria, DE"
+    ]
 
 
 def test_updated_at_is_the_fresher_offer_of_the_row() -> None:

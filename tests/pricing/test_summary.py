@@ -1,4 +1,4 @@
-"""The per-GPU overview: whole-card prices, slices counted but never advertised as a card."""
+"""The per-GPU overview: whole cards only; a slice is never counted or advertised as a card."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from pricing.offer import InstanceType, Offer, Tier
 from pricing.summary import summarize_gpus
 
 
-def offer(gpu: str, vram: int, price: int, tier: Tier = Tier.ON_DEMAND, **kw: object) -> Offer:
+def offer(
+    gpu: str,
+    vram: int,
+    price: int,
+    tier: Tier = Tier.ON_DEMAND,
+    *,
+    provider: str = "p",
+    available: bool = True,
+    available_count: int | None = None,
+    slice: str | None = None,
+) -> Offer:
     made = Offer(
         id=f"{gpu}:{vram}:{price}:{tier}",
-        provider=str(kw.get("provider", "p")),
+        provider=provider,
         gpu=gpu,
         gpu_count=1,
         vram_gb=vram,
@@ -19,27 +29,29 @@ def offer(gpu: str, vram: int, price: int, tier: Tier = Tier.ON_DEMAND, **kw: ob
         tier=tier,
         region="US",
         instance_type=InstanceType.CONTAINER,
-        available=bool(kw.get("available", True)),
-        available_count=kw.get("available_count"),  # type: ignore[arg-type]
+        available=available,
+        available_count=available_count,
         updated_at=datetime(2026, 11, 20, tzinfo=UTC),
+        slice=slice,
     )
     made.price_per_gpu_hour = price
     return made
 
 
-def test_slices_do_not_set_the_whole_card_price() -> None:
+def test_slices_are_left_out_of_the_whole_card_row() -> None:
     rows = summarize_gpus(
         [
             offer("A100 80GB", 80, 1_400_000),
-            offer("A100 80GB", 10, 200_000, provider="q"),
+            offer("A100 80GB", 10, 200_000, provider="q", slice="mig-1g.10gb"),
+            offer("A100 80GB", 80, 90_000, Tier.SPOT, provider="q", slice="timesliced"),
             offer("A100 80GB", 80, 700_000, Tier.SPOT, available_count=2),
             offer("A100 80GB", 80, 100_000, available=False),
         ]
     )
     [row] = rows
-    assert (row.gpu, row.vram_gb, row.offers) == ("A100 80GB", 80, 3)
+    assert (row.gpu, row.vram_gb, row.offers) == ("A100 80GB", 80, 2)
     assert (row.min_on_demand_price, row.min_spot_price) == (1_400_000, 700_000)
-    assert row.providers == {"p", "q"}
+    assert row.providers == {"p"}
     assert row.available_count == 2
 
 

@@ -21,11 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pricing.offer import Offer
 from providers.base import OfferPage, ProviderConfig, ProviderRefused
 from providers.registry import PROVIDERS
-from providers.rental import Instance, InstanceStatus, Scope, Workload, scope_of
+from providers.rental import (
+    Instance,
+    InstanceStatus,
+    Scope,
+    UnsupportedWorkload,
+    Workload,
+    scope_of,
+)
 from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
 from providers.spec import ProviderSpec
 
@@ -169,3 +177,23 @@ def listed_offer(page: OfferPage, offer_id: str, /, **ref: str) -> Offer:
     """
     listed = by_id(page.offers)[offer_id]
     return replace(listed, ref={**listed.ref, **ref})
+
+
+def assert_unsupported(check: Callable[[], object], field: str, words: str) -> None:
+    """`check` rejects its workload as unsupported, naming `field` and saying `words`."""
+    with pytest.raises(UnsupportedWorkload) as unsupported:
+        check()
+    assert unsupported.value.field == field
+    assert words in unsupported.value.message
+
+
+def assert_body_refused(
+    unrunnable: Callable[[], object], bare: Callable[[], object], missing: str
+) -> None:
+    """Building a request body is refused for an unrunnable workload, and for an offer whose
+    reference lacks `missing`: a bug to fix, not a rental to retry elsewhere."""
+    for attempt in (unrunnable, bare):
+        with pytest.raises(ProviderRefused) as refused:
+            attempt()
+        assert refused.value.reason == "refused"
+    assert missing in refused.value.message

@@ -1,130 +1,24 @@
-"""AIVory: offer parsing on fixtures, and the adapter against its simulator over real HTTP."""
+"""AIVory: the adapter's catalog against its simulator over real HTTP.
+
+Parsing AIVory's recorded offers is checked with every provider's in `test_parsing.py`.
+"""
 
 from __future__ import annotations
 
-import copy
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
 import providers.aivory
 from pricing.gpus import canonical_gpu
-from pricing.offer import InstanceType, InterruptionSource, Tier
+from pricing.offer import InterruptionSource, Tier
 from providers.aivory.adapter import AivoryAdapter
-from providers.aivory.parse import parse_offers
-from providers.base import (
-    MalformedResponse,
-    OfferFilters,
-    ProviderRefused,
-)
-from tests.providers.support import (
-    SimulatedProvider,
-    by_id,
-    fixture_loader,
-)
+from providers.base import OfferFilters, ProviderRefused
+from tests.providers.support import SimulatedProvider, by_id
 
-load = fixture_loader("aivory")
-FETCHED_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 API_KEY = "si_test_key_0123"
 DOCUMENTED_ID = "aivory:vast-ai:rtx-4090:quebec-ca:spot"
 pytestmark = pytest.mark.provider("aivory", api_key=API_KEY)
-
-
-# Parsing
-
-
-def test_documented_offer_parses_with_its_documented_id() -> None:
-    page = parse_offers(load("offers"), FETCHED_AT)
-
-    assert page.skipped == []
-    offers = by_id(page.offers)
-    assert len(offers) == 3
-    quebec = offers[DOCUMENTED_ID]
-    assert quebec.provider == "aivory"
-    assert quebec.gpu == canonical_gpu("RTX 4090", 24).name
-    assert quebec.vram_gb == 24
-    assert quebec.gpu_count == 1
-    assert quebec.base_price_per_gpu_hour == 287_000
-    assert quebec.tier is Tier.SPOT
-    assert quebec.interruption_probability == pytest.approx(0.02)
-    assert quebec.interruption_source is InterruptionSource.PROVIDER
-    assert quebec.region == "Quebec, CA"
-    assert quebec.instance_type is InstanceType.CONTAINER
-    assert quebec.available is True
-    assert quebec.available_count is None
-    assert quebec.updated_at == FETCHED_AT
-    assert quebec.ref == {"gpu_model": "RTX 4090", "provider_id": "vast-ai", "region": "Quebec, CA"}
-    assert quebec.price_per_gpu_hour == 0
-    assert quebec.effective_price_per_gpu_hour == 0
-
-
-def test_an_offer_that_is_not_spot_is_on_demand() -> None:
-    offers = by_id(parse_offers(load("offers"), FETCHED_AT).offers)
-
-    oregon = offers["aivory:runpod:h100:oregon-us:on-demand"]
-    assert oregon.tier is Tier.ON_DEMAND
-    assert oregon.interruption_probability == 0.0
-    assert oregon.interruption_source is InterruptionSource.PROVIDER
-    assert oregon.gpu == canonical_gpu("H100", 80).name
-    assert oregon.base_price_per_gpu_hour == 2_490_000
-
-
-def test_malformed_offers_are_skipped_and_reported() -> None:
-    page = parse_offers(load("offers_malformed"), FETCHED_AT)
-
-    assert [offer.id for offer in page.offers] == ["aivory:lambda:l40s:utah-us:spot"]
-    assert len(page.skipped) == 7
-    notes = "\n".join(page.skipped)
-    for reason in (
-        "missing field 'price_per_gpu_hour'",
-        "not a positive price",
-        "'abc'",
-        "missing field 'gpu_model'",
-        "item 5 is not an object",
-        "interruption_probability is not a probability",
-        "missing field 'provider_id'",
-    ):
-        assert reason in notes
-
-
-def test_strings_nulls_and_extra_fields_are_tolerated() -> None:
-    page = parse_offers(load("offers_tolerant"), FETCHED_AT)
-
-    assert page.skipped == []
-    offers = by_id(page.offers)
-    texas = offers["aivory:vast-ai:rtx-4090:texas-us:spot"]
-    assert texas.vram_gb == 24
-    assert texas.base_price_per_gpu_hour == 290_000
-    assert texas.interruption_probability == pytest.approx(0.05)
-    assert texas.tier is Tier.SPOT
-    iceland = offers["aivory:runpod:rtx-a6000:iceland-is:spot"]
-    assert iceland.interruption_probability is None
-    assert iceland.interruption_source is InterruptionSource.NONE
-    assert iceland.available is True
-    assert iceland.base_price_per_gpu_hour == 490_000
-
-
-def test_a_wrong_top_level_shape_fails_the_page() -> None:
-    with pytest.raises(MalformedResponse):
-        parse_offers({"object": "list", "data": {"gpu_model": "H100"}}, FETCHED_AT)
-    with pytest.raises(MalformedResponse):
-        parse_offers([], FETCHED_AT)
-
-
-def test_ids_are_stable_when_prices_drift() -> None:
-    payload = load("offers")
-    drifted = copy.deepcopy(payload)
-    for item in drifted["data"]:
-        item["price_per_gpu_hour"] = str(Decimal(item["price_per_gpu_hour"]) * Decimal("0.93"))
-
-    before = by_id(parse_offers(payload, FETCHED_AT).offers)
-    after = by_id(parse_offers(drifted, FETCHED_AT).offers)
-
-    assert after.keys() == before.keys()
-    for offer_id, offer in after.items():
-        assert offer.base_price_per_gpu_hour < before[offer_id].base_price_per_gpu_hour
 
 
 # The adapter against the simulator, over real HTTP

@@ -14,12 +14,7 @@ import pytest
 from pricing.offer import Offer, Tier
 from providers.aivory.adapter import AivoryAdapter
 from providers.base import ProviderRefused
-from providers.rental import (
-    InstanceStatus,
-    Upstream,
-    Workload,
-    WorkloadMode,
-)
+from providers.rental import InstanceStatus, Upstream, Workload, WorkloadMode
 from providers.simulators.kit import SimulatorKnobs
 from tests.providers.support import SimulatedProvider, fill, wait_for
 

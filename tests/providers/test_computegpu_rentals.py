@@ -18,14 +18,7 @@ from pricing.offer import Offer, Tier
 from providers.base import ProviderRefused
 from providers.computegpu.adapter import PODS_PATH, ComputeGpuAdapter
 from providers.computegpu.workload import DEPLOY_PATH
-from providers.rental import (
-    InstanceStatus,
-    Scope,
-    UnsupportedWorkload,
-    Workload,
-    WorkloadMode,
-    scope_of,
-)
+from providers.rental import InstanceStatus, UnsupportedWorkload, Workload, WorkloadMode, scope_of
 from providers.simulators.kit import SimError
 from tests.providers.support import SimulatedProvider, wait_for
 
@@ -163,7 +156,7 @@ def test_a_spot_bid_below_the_moved_price_is_refused_for_that_offer(
     with pytest.raises(ProviderRefused) as raised:
         adapter.provision(offer, LLAMA, "rnt_low_bid")
 
-    assert (raised.value.reason, scope_of(raised.value)) == ("conflict", Scope.OFFER)
+    assert (raised.value.reason, scope_of(raised.value)) == ("conflict", "offer")
 
 
 # --- refusals and capacity -----------------------------------------------------------------------
@@ -187,7 +180,7 @@ def test_deploying_a_type_out_exhausts_it_and_destroying_frees_it(
     assert one_x.available is False
     with pytest.raises(ProviderRefused) as raised:
         adapter.provision(one_x, LLAMA, "rnt_too_many")
-    assert (raised.value.reason, scope_of(raised.value)) == ("no_capacity", Scope.REGION)
+    assert (raised.value.reason, scope_of(raised.value)) == ("no_capacity", "region")
 
     adapter.terminate(handles[0])
 

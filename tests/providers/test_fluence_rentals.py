@@ -124,8 +124,9 @@ def test_a_machine_is_reached_over_ssh_and_has_no_upstream(
 
 
 def test_a_vm_cannot_be_stopped_started_or_interrupted(
-    adapter: FluenceAdapter, provider: SimulatedProvider
+    adapter: FluenceAdapter, knobs: SimulatorKnobs, provider: SimulatedProvider
 ) -> None:
+    knobs.provision_seconds = 60  # still provisioning at the end, however slow the machine
     created = adapter.provision(offer_of(adapter, InstanceType.VM), SSH, "rnt_nostop")
 
     with pytest.raises(NotSupported):

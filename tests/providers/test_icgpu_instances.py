@@ -1,22 +1,22 @@
-"""IC GPU rentals, the pure part: instance JSON, pages, workload rules, create bodies, refusals."""
+"""IC GPU rentals, the pure part: instance pages, workload rules and create bodies.
+
+What its recorded instances and error answers read as is checked in `test_parsing.py`.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from pricing.offer import Offer
-from providers.base import ProviderRefused
 from providers.icgpu.instances import parse_instance, parse_page
 from providers.icgpu.parse import parse_tiers
-from providers.icgpu.refusals import read_refusal
 from providers.icgpu.workload import check_workload, create_request, idempotency_key
 from providers.parsing import MalformedItem
-from providers.rental import InstanceStatus, SshAccess, UnsupportedWorkload, Workload, WorkloadMode
+from providers.rental import InstanceStatus, Workload, WorkloadMode
+from tests.providers import support
 from tests.providers.support import fixture_loader, listed_offer
 
 load = fixture_loader("icgpu")
@@ -33,27 +33,6 @@ def offer(**ref: str) -> Offer:
 
 
 # Instance JSON
-
-
-def test_a_running_instance_carries_its_rental_id_and_ssh_as_gpuuser() -> None:
-    instance = parse_instance(load("instance_running"))
-
-    assert instance.provider == "icgpu"
-    assert instance.handle == "inst-abc123"
-    assert instance.status is InstanceStatus.RUNNING
-    assert instance.rental_id == "rnt_Ic01x"
-    assert instance.ssh == SshAccess("gpu-7.eu-west.icgpu.example", 30122, "gpuuser")
-    assert instance.ssh.command == "ssh gpuuser@gpu-7.eu-west.icgpu.example -p 30122"
-    assert (instance.reason, instance.ended_at) == (None, None)
-
-
-def test_a_preempted_instance_is_interrupted_in_icgpus_words() -> None:
-    instance = parse_instance(load("instance_preempted"))
-
-    assert instance.status is InstanceStatus.INTERRUPTED
-    assert instance.reason == "preempted"
-    assert instance.ssh is None
-    assert instance.ended_at == datetime(2026, 11, 20, 10, 42, 5, tzinfo=UTC)
 
 
 def test_a_page_maps_every_status_skips_the_unreadable_and_keeps_the_token() -> None:
@@ -126,60 +105,12 @@ def test_the_idempotency_key_ties_the_rental_to_the_offer() -> None:
     ],
 )
 def test_unsupported_workloads_name_their_field(workload: Workload, field: str, words: str) -> None:
-    with pytest.raises(UnsupportedWorkload) as unsupported:
-        check_workload(offer(), workload)
-
-    assert unsupported.value.field == field
-    assert words in unsupported.value.message
+    support.assert_unsupported(lambda: check_workload(offer(), workload), field, words)
 
 
 def test_a_create_request_refuses_an_unrunnable_workload_or_a_bare_offer() -> None:
-    with pytest.raises(ProviderRefused) as unrunnable:
-        create_request(offer(), Workload(mode=WorkloadMode.SSH), "rnt_1")
-    with pytest.raises(ProviderRefused) as bare:
-        create_request(offer(workload_type=""), SSH, "rnt_1")
-
-    assert unrunnable.value.reason == "refused"
-    assert bare.value.reason == "refused"
-    assert "workload_type" in bare.value.message
-
-
-# Refusals
-
-
-def refusal(status: int, body: object) -> ProviderRefused:
-    request = httpx.Request("POST", "https://icgpu.example/api/v1/instances")
-    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    return read_refusal(httpx.Response(status, content=content, request=request))
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "message", "reason"),
-    [
-        (400, "ValidationException", "storage_gb must be between 10 and 500", "refused"),
-        (401, "AuthenticationError", "Invalid or missing API key", "unauthorized"),
-        (403, "AccessDeniedException", "Insufficient permissions", "unauthorized"),
-        (402, "InsufficientTokens", "Token balance depleted", "insufficient_funds"),
-        (404, "ResourceNotFoundException", "Instance inst-x not found", "not_found"),
-        (409, "ConflictException", "Insufficient capacity in tier dedicated", "no_capacity"),
-        (409, "ConflictException", "Resource already exists", "conflict"),
-        (409, "SomethingNew", "state conflict", "conflict"),
-        (422, "Unprocessable", "no", "refused"),
-    ],
-)
-def test_codes_map_to_the_brokers_reasons(
-    status: int, code: str, message: str, reason: str
-) -> None:
-    refused = refusal(status, {"code": code, "message": message})
-
-    assert (refused.reason, refused.status) == (reason, status)
-    assert refused.message == f"refused the request: {code}: {message}"
-
-
-def test_a_body_without_a_code_names_the_status() -> None:
-    refused = refusal(402, "Payment Required")
-
-    assert (refused.reason, refused.message) == (
-        "insufficient_funds",
-        "refused the request: status 402",
+    support.assert_body_refused(
+        lambda: create_request(offer(), Workload(mode=WorkloadMode.SSH), "rnt_1"),
+        lambda: create_request(offer(workload_type=""), SSH, "rnt_1"),
+        "workload_type",
     )

@@ -17,14 +17,7 @@ import pytest
 from pricing.offer import Offer, Tier
 from providers.base import ProviderRefused
 from providers.icgpu.adapter import IcGpuAdapter
-from providers.rental import (
-    InstanceStatus,
-    Scope,
-    SshAccess,
-    Workload,
-    WorkloadMode,
-    scope_of,
-)
+from providers.rental import InstanceStatus, Scope, SshAccess, Workload, WorkloadMode, scope_of
 from providers.simulators.icgpu.state import PAGE_LIMIT
 from providers.simulators.kit import SimulatorKnobs
 from tests.providers.support import SimulatedProvider, wait_for
@@ -199,6 +192,17 @@ def test_a_preempted_batch_instance_gives_its_gpu_back_and_can_be_requeued(
 # Refusals
 
 
+def refusals(
+    adapter: IcGpuAdapter, offer: Offer, rental_id: str
+) -> tuple[ProviderRefused, ProviderRefused]:
+    """The refusals of starting `offer` for real and of a dry run of it (both must refuse)."""
+    with pytest.raises(ProviderRefused) as on_create:
+        adapter.provision(offer, SSH, rental_id)
+    with pytest.raises(ProviderRefused) as on_dry_run:
+        adapter.dry_run(offer, SSH, rental_id)
+    return on_create.value, on_dry_run.value
+
+
 def test_exhausted_capacity_is_no_capacity_until_an_instance_ends(
     adapter: IcGpuAdapter, sim: Any
 ) -> None:
@@ -207,13 +211,10 @@ def test_exhausted_capacity_is_no_capacity_until_an_instance_ends(
     first = adapter.provision(offer, SSH, "rnt_fill_1")
     adapter.provision(offer, SSH, "rnt_fill_2")
 
-    with pytest.raises(ProviderRefused) as refused:
-        adapter.provision(offer, SSH, "rnt_fill_3")
-    with pytest.raises(ProviderRefused) as dry:
-        adapter.dry_run(offer, SSH, "rnt_fill_3")
+    refused, dry = refusals(adapter, offer, "rnt_fill_3")
 
-    assert refused.value.reason == dry.value.reason == "no_capacity"
-    assert scope_of(refused.value) is Scope.REGION
+    assert refused.reason == dry.reason == "no_capacity"
+    assert scope_of(refused) is Scope.REGION
     assert count_of(adapter, offer) == 0
     adapter.terminate(first.handle)
     assert count_of(adapter, offer) == 1
@@ -228,12 +229,9 @@ def test_a_dry_run_creates_nothing_and_a_vanished_tier_is_gone(
     vanished = replace(offer, ref={**offer.ref, "gpu_model": "B200"})
 
     adapter.dry_run(offer, SSH, "rnt_dry")
-    with pytest.raises(ProviderRefused) as on_dry_run:
-        adapter.dry_run(vanished, SSH, "rnt_dry")
-    with pytest.raises(ProviderRefused) as on_create:
-        adapter.provision(vanished, SSH, "rnt_dry")
+    on_create, on_dry_run = refusals(adapter, vanished, "rnt_dry")
 
-    assert on_dry_run.value.reason == on_create.value.reason == "offer_gone"
+    assert on_dry_run.reason == on_create.reason == "offer_gone"
     assert provider.instances() == []
 
 

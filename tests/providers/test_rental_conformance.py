@@ -3,23 +3,25 @@
 The catalog has its conformance suite (`test_conformance.py`); this is the same idea for rentals.
 Each provider in `providers.registry.PROVIDERS` that has a simulator is started from its spec and
 rented through its own adapter. What the providers legitimately differ in is data, not code: the
-`TRAITS` table says, per provider, which offer and workload a plain rental uses, what its handles
-look like, whether it can stop and start, list its instances or lose a spot instance, which
-handles it must not know, which wrong keys to try, and whether a failed provision answer is
-retried (an idempotent API) or never repeated. The suite then holds every provider to the same
-lifecycle, refusal, unknown-handle, authorization and fault rules. A provider's own test file keeps
-only what is particular to it: its API's fields, its words for errors, its quirks.
+`TRAITS` table, read from tests/fixtures/rental_traits.json, says, per provider, which offer and
+workload a plain rental uses, what its handles look like, whether it can stop and start, list its
+instances or lose a spot instance, which handles it must not know, which wrong keys to try, and
+whether a failed provision answer is retried (an idempotent API) or never repeated. The suite then
+holds every provider to the same lifecycle, refusal, unknown-handle, authorization and fault rules.
+A provider's own test file keeps only what is particular to it: its API's fields, its words for
+errors, its quirks.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from pricing.offer import InstanceType, Offer, Tier
+from pricing.offer import Offer
 from providers.base import ProviderRefused, ProviderUnavailable
 from providers.registry import PROVIDERS
 from providers.rental import (
@@ -30,19 +32,9 @@ from providers.rental import (
     WorkloadMode,
     scope_of,
 )
-from tests.providers.support import SIMULATED, SimulatedProvider, simulated, wait_for
+from tests.providers.support import FIXTURES, SIMULATED, SimulatedProvider, simulated, wait_for
 
 Pick = Callable[[Offer], bool]
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroker renter@laptop"
-
-
-def of_tier(tier: Tier) -> Pick:
-    return lambda offer: offer.tier is tier
-
-
-def pod(tier: Tier) -> Pick:
-    """A one-GPU ComputeGPU cloud pod of `tier` (not a marketplace listing)."""
-    return lambda o: o.ref["family"] == "cloud" and o.tier is tier and o.gpu_count == 1
 
 
 @dataclass(frozen=True)
@@ -69,88 +61,42 @@ class Traits:
     refusal_statuses: Mapping[str, int] = field(default_factory=dict)  # beside REFUSALS' own
 
 
-TRAITS: dict[str, Traits] = {
-    "aivory": Traits(
-        workload=Workload(mode=WorkloadMode.MODEL, model="meta-llama/Llama-3.3-70B-Instruct"),
-        plain=of_tier(Tier.SPOT),
-        handle_prefix="ar_",
-        echoes_rental_id=True,
-        stops=False,
-        lists=False,
-        unknown_handles=("ar_missing",),
-        not_found_on=("status",),
-        wrong_keys=(None, "sk_not_an_aivory_key"),
-        retries_provision=False,
-        steady=of_tier(Tier.ON_DEMAND),
-        conflict_code=None,
-        spot=of_tier(Tier.SPOT),
-        spot_reason="interrupted",
-        interrupted_ends_as=InstanceStatus.INTERRUPTED,
-        public_catalog=False,
-        refusal_statuses={"gone": 409},
-    ),
-    "computegpu": Traits(
-        workload=Workload(mode=WorkloadMode.MODEL, model="llama3.3"),
-        plain=pod(Tier.ON_DEMAND),
-        handle_prefix="pod:",
-        echoes_rental_id=False,
-        stops=True,
-        lists=True,
-        unknown_handles=("pod:ffffffffffffff", "listing:rnt_missing", "vm:1", "x"),
-        not_found_on=("status",),
-        wrong_keys=(None,),
-        retries_provision=True,
-        steady=pod(Tier.ON_DEMAND),
-        conflict_code=None,
-        spot=pod(Tier.SPOT),
-        spot_reason="preempted",
-    ),
-    "empiriolabs": Traits(
-        workload=Workload(mode=WorkloadMode.MODEL, model="Qwen/Qwen2.5-7B-Instruct"),
-        plain=lambda offer: offer.gpu_count == 1,
-        handle_prefix="gi_",
-        echoes_rental_id=False,
-        stops=True,
-        lists=True,
-        unknown_handles=("gi_does_not_exist",),
-        not_found_on=("status", "stop"),
-        wrong_keys=(None,),
-        retries_provision=True,
-        steady=lambda offer: offer.gpu_count == 1,
-        conflict_code=(("error", "type"), "conflict"),
-    ),
-    "fluence": Traits(
-        workload=Workload(image="nginx:1.27", ports=(8000,)),
-        plain=lambda offer: offer.instance_type is InstanceType.CONTAINER,
-        handle_prefix="container:inst_",
-        echoes_rental_id=True,
-        stops=False,
-        lists=True,
-        unknown_handles=("container:inst_missing", "vm:inst_missing", "pod:inst_missing"),
-        not_found_on=("status",),
-        wrong_keys=(None, ""),
-        retries_provision=False,
-        steady=lambda offer: offer.instance_type is InstanceType.CONTAINER,
-        conflict_code=None,
-        stamps_end=False,
-        refusal_statuses={"capacity": 400, "payment": 400, "gone": 400},
-    ),
-    "icgpu": Traits(
-        workload=Workload(mode=WorkloadMode.SSH, ssh_key=SSH_KEY),
-        plain=of_tier(Tier.SPOT),
-        handle_prefix="inst-",
-        echoes_rental_id=True,
-        stops=True,
-        lists=True,
-        unknown_handles=("inst-missing",),
-        not_found_on=("status", "stop", "start", "requeue"),
-        wrong_keys=(None, ""),
-        retries_provision=True,
-        steady=of_tier(Tier.ON_DEMAND),
-        conflict_code=(("code",), "ConflictException"),
-        spot=of_tier(Tier.SPOT),
-        spot_reason="preempted",
-    ),
+def accepting(wanted: Mapping[str, Any]) -> Pick:
+    """Offers whose fields (or, for a name no field has, whose ref entries) are as `wanted` says."""
+
+    def accepts(offer: Offer) -> bool:
+        return all(
+            (getattr(offer, name) if hasattr(offer, name) else offer.ref.get(name)) == value
+            for name, value in wanted.items()
+        )
+
+    return accepts
+
+
+def traits_of(row: dict[str, Any]) -> Traits:
+    """One provider's traits as tests/fixtures/rental_traits.json writes them."""
+    workload = row.pop("workload")
+    mode = WorkloadMode(workload.pop("mode", WorkloadMode.CUSTOM))
+    ports = tuple(workload.pop("ports", ()))
+    picks: dict[str, Any] = {
+        name: accepting(row.pop(name)) for name in ("plain", "steady", "spot") if name in row
+    }
+    conflict = row.pop("conflict_code")
+    return Traits(
+        workload=Workload(mode=mode, ports=ports, **workload),
+        conflict_code=None if conflict is None else (tuple(conflict[0]), conflict[1]),
+        unknown_handles=tuple(row.pop("unknown_handles")),
+        not_found_on=tuple(row.pop("not_found_on")),
+        wrong_keys=tuple(row.pop("wrong_keys")),
+        interrupted_ends_as=InstanceStatus(row.pop("interrupted_ends_as", "terminated")),
+        **picks,
+        **row,
+    )
+
+
+TRAITS = {
+    name: traits_of(row)
+    for name, row in json.loads((FIXTURES / "rental_traits.json").read_text()).items()
 }
 SPOT = [name for name in SIMULATED if TRAITS[name].spot is not None]
 REFUSALS = [
