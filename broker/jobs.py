@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from broker.db import Database
 from broker.metrics import JobHistory
+from pricing.refresh import background_scheduler
 
 log = logging.getLogger("gpubroker.jobs")
 
@@ -76,11 +76,7 @@ class Jobs:
     def start(self) -> None:
         if not self._jobs:
             return
-        scheduler = BackgroundScheduler(
-            executors={"default": JobExecutor(max_workers=len(self._jobs))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC,
-        )
+        scheduler = background_scheduler(len(self._jobs))
         now = datetime.now(UTC)
         for name, (_, every) in self._jobs.items():
             scheduler.add_job(

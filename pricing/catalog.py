@@ -14,11 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from itertools import islice
 
 from pricing.index import CatalogIndex
 from pricing.offer import Offer
 from pricing.policy import PricingPolicy, apply_policy
+from pricing.storage import Interner, same_offer
 from pricing.summary import GpuRow, summarize_gpus
+
+BATCH = 2048
 
 
 class ProviderHealth(StrEnum):
@@ -73,11 +77,35 @@ class Catalog:
     def provider_names(self) -> list[str]:
         return list(self._states)
 
-    def replace_offers(
+    def take(self, offers: Iterable[Offer]) -> list[Offer]:
+        """Price offers as they arrive, sharing what the catalog already holds.
+
+        Strings of few distinct values (GPU, region, provider, `ref` values) are interned, and
+        an offer equal to the one the catalog holds under its id (but for `updated_at`) is
+        replaced by that one, so a refresh that moves 10% of the prices allocates 10% of a
+        catalog, not a second one. `offers` may be a stream; it is read in batches.
+        """
+        current = self.index
+        interner = Interner()
+        taken: list[Offer] = []
+        stream = iter(offers)
+        while batch := list(islice(stream, BATCH)):
+            for offer in batch:
+                interner.offer(offer)
+            apply_policy(batch, self.policy)
+            for offer in batch:
+                interner.priced(offer)
+                old = current.get(offer.id)
+                if old is not None and same_offer(old, offer):
+                    old.updated_at = offer.updated_at
+                    offer = old
+                taken.append(offer)
+        return taken
+
+    def install(
         self, provider: str, offers: list[Offer], fetched_at: datetime, *, skipped: int = 0
-    ) -> list[Offer]:
-        """Install a successful refresh of one provider; returns its priced offers."""
-        apply_policy(offers, self.policy)
+    ) -> None:
+        """Install a successful refresh of one provider: its offers, as `take` priced them."""
         with self._lock:
             state = self._states[provider]
             state.offers = offers
@@ -86,7 +114,6 @@ class Catalog:
             state.last_error = None
             state.skipped = skipped
             self._rebuild()
-        return offers
 
     def record_failure(self, provider: str, error: str) -> None:
         """Keep the provider's last good offers; remember why this refresh failed."""
@@ -99,9 +126,9 @@ class Catalog:
         with self._lock:
             self.policy = policy
             for state in self._states.values():
-                # Fresh copies: the current index keeps serving the old objects meanwhile.
-                state.offers = [replace(offer) for offer in state.offers]
-                apply_policy(state.offers, policy)
+                # Fresh copies: the current index keeps serving the old objects meanwhile;
+                # `take` keeps the old one wherever the new policy leaves the offer as it was.
+                state.offers = self.take(replace(offer) for offer in state.offers)
             self._rebuild()
 
     def health(self) -> dict[str, ProviderHealth]:

@@ -19,10 +19,12 @@ import binascii
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from pricing.offer import Offer
+from pricing.offer import Offer, model_key
+from pricing.places import region_needle
 from pricing.query import OfferQuery
 
 _WIDE = 10**12
@@ -30,6 +32,7 @@ _NO_VRAM_KEY = 2**62
 _QUANTILES = 64
 _CHUNK_BITS = 2048
 _CHUNK_MASK = (1 << _CHUNK_BITS) - 1
+_SLICE = 8192  # offers converted per numpy call while building: a few ms of interpreter each
 
 
 def _primary_keys(offers: Sequence[Offer]) -> dict[str, np.ndarray]:
@@ -121,9 +124,11 @@ class _Order:
         counts: np.ndarray,
         cuts: dict[str, tuple[np.ndarray, np.ndarray]],
     ) -> None:
-        self.offers = list(map(offers.__getitem__, perm.tolist()))
+        # Positions into the catalog's one list of offers, not a list of offers per order.
+        self.offers = offers
+        self.positions = perm.astype(np.int32).data
         self.keys = keys[perm]
-        self.all = (1 << len(self.offers)) - 1
+        self.all = (1 << len(perm)) - 1
         self.sets: dict[str, list[int]] = {
             name: [_bitset(col.codes[perm] == code) for code in range(len(col.values))]
             for name, col in cols.items()
@@ -139,10 +144,13 @@ class _Order:
     def start_after(self, key: int, offer_id: str) -> int:
         """Position of the first offer after (key, offer_id) in this order."""
         pos = int(np.searchsorted(self.keys, key, side="left"))
-        offers = self.offers
-        while pos < len(offers) and self.keys[pos] == key and offers[pos].id <= offer_id:
+        while pos < len(self.keys) and self.keys[pos] == key and self.at(pos).id <= offer_id:
             pos += 1
         return pos
+
+    def at(self, position: int) -> Offer:
+        """The offer at `position` in this order."""
+        return self.offers[self.positions[position]]
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,9 @@ class CatalogIndex:
             "tier": _column([o.tier.value for o in self.offers]),
             "instance_type": _column([o.instance_type.value for o in self.offers]),
             "available": _column([o.available for o in self.offers]),
-            "region": _column([o.region for o in self.offers]),
+            "region": _column([(o.region, o.country, o.continent) for o in self.offers]),
+            "slice": _column([o.slice is not None for o in self.offers]),
+            "models": _column([o.models for o in self.offers]),
             "gpu_count": _column([o.gpu_count for o in self.offers]),
         }
         self._cols = {name: col.values for name, col in cols.items()}
@@ -181,9 +191,7 @@ class CatalogIndex:
         self._cuts = {"price": _quantile_cuts(prices), "interruption": _quantile_cuts(probs)}
         keys = _primary_keys(self.offers)
         id_rank = np.empty(n, np.int64)
-        id_rank[np.argsort(np.array([o.id for o in self.offers], dtype=object), kind="stable")] = (
-            np.arange(n)
-        )
+        id_rank[np.argsort(_id_bytes(self.offers), kind="stable")] = np.arange(n)
         cuts = {
             "price": (prices, self._cuts["price"]),
             "interruption": (probs, self._cuts["interruption"]),
@@ -216,7 +224,7 @@ class CatalogIndex:
         last_position = start
         for bit in _iter_bits(mask >> start):
             position = start + bit
-            offer = order.offers[position]
+            offer = order.at(position)
             if not all(check(offer) for check in checks):
                 continue
             if len(found) == query.limit:
@@ -257,11 +265,16 @@ class CatalogIndex:
             mask &= any_of("available", [q.available])
         if q.gpu_count is not None:
             mask &= any_of("gpu_count", [q.gpu_count])
+        if q.slices is not None:
+            mask &= any_of("slice", [q.slices])
         if q.region:
-            needle = q.region.casefold()
+            needle = region_needle(q.region)
             mask &= any_of(
-                "region", [r for r in self._cols["region"] if needle in str(r).casefold()]
+                "region", [p for p in self._cols["region"] if needle.matches(*_place(p))]
             )
+        if q.model:
+            wanted = model_key(q.model)
+            mask &= any_of("models", [m for m in self._cols["models"] if _serves(m, wanted)])
         if q.min_vram is not None:
             mask &= _at_least(order.vram_at_least, self._vram_steps, q.min_vram)
         if q.min_gpu_count is not None:
@@ -278,6 +291,28 @@ class CatalogIndex:
             mask &= _at_most(order.at_most["interruption"], self._cuts["interruption"], ceiling)
             checks.append(lambda o: (o.interruption_probability or 0.0) <= ceiling)
         return mask, checks
+
+
+def _place(value: object) -> tuple[str, str | None, str | None]:
+    """A key of the region column: (region text, country, continent)."""
+    region, country, continent = cast(tuple[str, str | None, str | None], value)
+    return region, country, continent
+
+
+def _serves(value: object, wanted: str) -> bool:
+    """Whether a key of the models column (a tuple of names, or None: any) serves `wanted`."""
+    models = cast(tuple[str, ...] | None, value)
+    return models is None or any(model_key(name) == wanted for name in models)
+
+
+def _id_bytes(offers: Sequence[Offer]) -> np.ndarray:
+    """The offer ids as fixed-width bytes, filled a slice at a time, so numpy sorts them with
+    the interpreter released (a sort of str objects would hold it for the whole sort). UTF-8
+    sorts bytewise in code point order, as str does."""
+    ids = np.empty(len(offers), f"S{max((len(o.id.encode()) for o in offers), default=1)}")
+    for start in range(0, len(offers), _SLICE):
+        ids[start : start + _SLICE] = [o.id.encode() for o in offers[start : start + _SLICE]]
+    return ids
 
 
 def _quantile_cuts(values: np.ndarray) -> np.ndarray:

@@ -7,6 +7,11 @@ offers stay), never raised into the scheduler.
 
 The refresher knows the providers only as offer sources (`pricing.source`), so the catalog side
 stays below the adapters and imports none of their code.
+
+A refresh never takes the interpreter from the queries for long: a source that streams hands its
+offers over as its answer arrives (never the whole answer at once), they are priced and shared
+with the held catalog in batches (`Catalog.take`), the index is built in bounded steps, and the
+garbage collector is kept from walking the catalog (`pricing.storage`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
@@ -24,38 +30,50 @@ from sqlalchemy.exc import SQLAlchemyError
 from pricing import metrics
 from pricing.catalog import Catalog
 from pricing.history import PriceHistory
-from pricing.source import OfferSource, SourceError
+from pricing.offer import Offer
+from pricing.source import OfferSource, SourceError, StreamingOfferSource
+from pricing.storage import collector_paused
 
 log = logging.getLogger("gpubroker.refresh")
 
 
+def background_scheduler(workers: int) -> BackgroundScheduler:
+    """A scheduler of interval jobs on `workers` threads: a job that overruns its interval is
+    not started again meanwhile, and missed runs collapse into one."""
+    return BackgroundScheduler(
+        executors={"default": JobExecutor(max_workers=workers)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
 class Refresher:
     """Fetches each provider's offers into the catalog, now or on a schedule."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        adapters: Mapping[str, OfferSource],
-        history: PriceHistory | None = None,
-        *,
-        interval_seconds: float = 60.0,
-        jitter_seconds: float = 5.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.catalog = catalog
-        self.adapters = dict(adapters)
-        self.history = history
-        self.interval_seconds = interval_seconds
-        self.jitter_seconds = jitter_seconds
-        self._clock = clock
-        self._scheduler: BackgroundScheduler | None = None
+    catalog: Catalog
+    adapters: Mapping[str, OfferSource]
+    history: PriceHistory | None = None
+    _: KW_ONLY
+    interval_seconds: float = 60.0
+    jitter_seconds: float = 5.0
+    clock: Callable[[], datetime] = _now
+    _scheduler: BackgroundScheduler | None = field(default=None, init=False, repr=False)
 
     def refresh(self, provider: str) -> bool:
         """Refresh one provider; True when its offers were replaced."""
         adapter = self.adapters[provider]
         started = time.perf_counter()
+        skipped: list[str] = []
         try:
-            page = adapter.list_offers()
+            with collector_paused():
+                offers = self._take(adapter, skipped)
+                fetched_at = self.clock()
+                self.catalog.install(provider, offers, fetched_at, skipped=len(skipped))
         except SourceError as exc:
             log.warning("refresh of %s failed: %s", provider, exc.message)
             self._observe_failure(provider, "provider", started)
@@ -67,19 +85,21 @@ class Refresher:
             self.catalog.record_failure(provider, "unexpected error while reading the catalog")
             return False
         metrics.REFRESH_SECONDS.labels(provider, "ok").observe(time.perf_counter() - started)
-        fetched_at = self._clock()
-        offers = self.catalog.replace_offers(
-            provider, list(page.offers), fetched_at, skipped=len(page.skipped)
-        )
-        log.info(
-            "refreshed %s: %d offers, %d items skipped", provider, len(offers), len(page.skipped)
-        )
+        log.info("refreshed %s: %d offers, %d items skipped", provider, len(offers), len(skipped))
         if self.history is not None:
             try:
                 self.history.record(offers, fetched_at)
             except SQLAlchemyError:
                 log.exception("could not store the price history of %s", provider)
         return True
+
+    def _take(self, adapter: OfferSource, skipped: list[str]) -> list[Offer]:
+        """The source's offers, priced; streamed as they arrive where the source can."""
+        if isinstance(adapter, StreamingOfferSource):
+            return self.catalog.take(adapter.stream_offers(skipped))
+        listing = adapter.list_offers()
+        skipped.extend(listing.skipped)
+        return self.catalog.take(listing.offers)
 
     @staticmethod
     def _observe_failure(provider: str, kind: str, started: float) -> None:
@@ -103,11 +123,7 @@ class Refresher:
 
     def start(self) -> None:
         """Schedule every provider's refresh, the first one immediately."""
-        scheduler = BackgroundScheduler(
-            executors={"default": JobExecutor(max_workers=len(self.adapters) + 1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC,
-        )
+        scheduler = background_scheduler(len(self.adapters) + 1)
         now = datetime.now(UTC)
         for name in self.adapters:
             scheduler.add_job(
@@ -123,8 +139,8 @@ class Refresher:
         self._scheduler = scheduler
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         for adapter in self.adapters.values():
             adapter.close()

@@ -4,13 +4,14 @@ The refresh lists each provider's offers on a schedule and closes its connection
 that is all it asks (`OfferSource`), and the one failure it expects (`SourceError`, whose
 `message` it records as the reason a provider went stale). The adapters in `providers` satisfy
 the protocol and raise subclasses of the error, so the dependency points from the adapters down
-to the catalog and never back up.
+to the catalog and never back up. A source whose catalog can be very large may also stream it
+(`StreamingOfferSource`), so the refresh never holds the provider's whole answer at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
 
 from pricing.offer import Offer
 
@@ -37,3 +38,14 @@ class OfferSource(Protocol):
     def list_offers(self) -> OfferListing: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingOfferSource(OfferSource, Protocol):
+    """A source that can hand its offers over as its answer arrives, never holding it whole.
+
+    The iterator raises `SourceError` where the answer fails part way; a note for each item it
+    skips is appended to `skipped` as it goes.
+    """
+
+    def stream_offers(self, skipped: list[str]) -> Iterator[Offer]: ...

@@ -130,6 +130,12 @@ class ProviderHTTP:
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
 
+    def open_stream(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET with the same retries, answering the open response before its body is read;
+        the caller reads it as it arrives (`iter_bytes`) and closes it."""
+        response: httpx.Response = self.request("GET", path, stream=True, **kwargs)
+        return response
+
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
 
@@ -161,9 +167,10 @@ class ProviderHTTP:
             return min(max(exc.retry_after, backoff), self.config.retry_max_wait_seconds)
         return backoff
 
-    def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send_once(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> Any:
         try:
-            response = self._client.request(method, path, **kwargs)
+            request = self._client.build_request(method, path, **kwargs)
+            response = self._client.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Transient(f"could not connect ({type(exc).__name__})") from None
         except httpx.TimeoutException:
@@ -172,6 +179,10 @@ class ProviderHTTP:
         except httpx.TransportError as exc:
             message = f"connection lost ({type(exc).__name__})"
             raise _Transient(message, maybe_done=True) from None
+        if stream:
+            if response.is_success:
+                return response
+            response.read()  # an error answer is small, and its reader needs the body
         if response.status_code == 429:
             raise _Transient("rate limited (429)", _retry_after_seconds(response))
         if response.status_code >= 500:

@@ -26,19 +26,21 @@ upstream forgets the target at once.
 from __future__ import annotations
 
 import hmac
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from urllib.parse import unquote_plus
 
 import anyio.to_thread
 
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import Upstream
-from proxy.cache import Memo
+from proxy.cache import MAX_ENTRIES, Memo
 from proxy.errors import ProxyError, conflict, not_found, provider_error, unauthorized
-from proxy.headers import KEY_COOKIE, parse_cookies
+from proxy.headers import KEY_COOKIE, Credentials, parse_cookies
 from proxy.lookup import ConnectLookup, RentalView
 from proxy.paths import connect_prefix
 
@@ -78,9 +80,14 @@ class Target:
     placement: tuple[str, str]  # provider, handle
     upstream: Upstream
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         return connect_prefix(self.rental_id)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """The upstream's credential headers, encoded once per target."""
+        return Credentials.of(self.upstream.headers)
 
 
 def caller_key(headers: list[tuple[bytes, bytes]], query: bytes) -> tuple[CallerKey | None, bytes]:
@@ -128,6 +135,10 @@ class Gatekeeper:
         self._rentals: Memo[str, RentalView | None] = Memo(cache_seconds)
         self._accounts: Memo[str, str | None] = Memo(cache_seconds)
         self._upstreams: Memo[tuple[str, str, str], Upstream | None] = Memo(cache_seconds)
+        # Admissions already granted, by (rental, key digest, whether the key came as a header):
+        # a repeat caller costs one dict lookup, until something is invalidated or expires.
+        self._admitted: dict[tuple[str, str, bool], tuple[float, Target]] = {}
+        self._generation = 0  # bumped whenever anything is forgotten
         self._stale: deque[Stale] = deque()  # appended from any thread, drained on the loop
 
     def invalidate(self, stale: Stale) -> None:
@@ -137,8 +148,23 @@ class Gatekeeper:
     async def admit(self, rental_id: str, key: CallerKey) -> Target:
         if self._stale:
             self._drain()
-        view = await self._rental(rental_id)
         digest = self._lookup.key_digest(key.secret)
+        entry = (rental_id, digest, key.source is KeySource.HEADER)
+        held = self._admitted.get(entry)
+        if held is not None and held[0] > time.monotonic():
+            return held[1]
+        generation = self._generation
+        target, until = await self._admit(rental_id, digest, key)
+        if generation == self._generation and not self._stale and until > time.monotonic():
+            if len(self._admitted) >= MAX_ENTRIES:
+                self._admitted.clear()
+            self._admitted[entry] = (until, target)
+        return target
+
+    async def _admit(self, rental_id: str, digest: str, key: CallerKey) -> tuple[Target, float]:
+        """The target, and until when what admitted it is remembered (the earliest expiry)."""
+        view = await self._rental(rental_id)
+        until = self._rentals.until(rental_id)
         if view is None or not hmac.compare_digest(digest, view.key_hash):
             if key.source is not KeySource.HEADER:
                 raise unauthorized(
@@ -149,20 +175,26 @@ class Gatekeeper:
                 raise unauthorized("the key is unknown or revoked")
             if view is None or view.account_id != account_id:
                 raise not_found(f"no rental {rental_id}")
+            until = min(until, self._accounts.until(digest))
         if view.status != "running":
             raise conflict(
                 f"rental {rental_id} is {view.status}; its workload is reachable only while "
                 "it is running",
                 status=view.status,
             )
-        return await self._target(view)
+        target = await self._target(view)
+        return target, min(until, self._upstreams.until((view.id, *target.placement)))
 
     def forget(self, target: Target) -> None:
         """Drop what is remembered about a target that just failed, so the next try re-reads."""
+        self._generation += 1
         self._rentals.forget(target.rental_id)
         self._upstreams.forget((target.rental_id, *target.placement))
+        self._admitted = {k: v for k, v in self._admitted.items() if k[0] != target.rental_id}
 
     def _drain(self) -> None:
+        self._generation += 1
+        self._admitted.clear()  # invalidations are rare: start over rather than pick
         while self._stale:
             stale = self._stale.popleft()
             if stale.everything:

@@ -73,6 +73,11 @@ class Memo(Generic[K, V]):
             if self._loading.get(key) is future:
                 del self._loading[key]
 
+    def until(self, key: K) -> float:
+        """When the value kept for `key` expires, on the memo's clock (0: none is kept)."""
+        held = self._values.get(key)
+        return 0.0 if held is None else held[0]
+
     def put(self, key: K, value: V) -> None:
         if self.ttl <= 0:
             return

@@ -9,21 +9,24 @@ has no exception handler, is refused with `error_response` directly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
+@dataclass(eq=False)
 class ProxyError(Exception):
     """A refusal to return to the caller as-is; `extra` adds fields beside code and message."""
 
-    def __init__(self, status: int, code: str, message: str, /, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+    status: int
+    code: str
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
 
 def unauthorized(message: str) -> ProxyError:
@@ -35,7 +38,7 @@ def not_found(message: str) -> ProxyError:
 
 
 def conflict(message: str, /, **extra: Any) -> ProxyError:
-    return ProxyError(409, "conflict", message, **extra)
+    return ProxyError(409, "conflict", message, extra)
 
 
 def provider_error(message: str, status: int = 502) -> ProxyError:

@@ -19,6 +19,7 @@ Pure functions over raw `(bytes, bytes)` pairs, the ASGI form, so nothing is dec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -67,18 +68,37 @@ def parse_cookies(values: Iterable[bytes]) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """An upstream's credential headers, encoded once: their lowercase names, and the pairs."""
+
+    names: frozenset[bytes]
+    pairs: tuple[tuple[bytes, bytes], ...]
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str]) -> Credentials:
+        pairs = tuple(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.items()
+        )
+        return cls(frozenset(name for name, _ in pairs), pairs)
+
+
 def upstream_request_headers(
     caller: RawHeaders,
-    credentials: Mapping[str, str],
+    credentials: Mapping[str, str] | Credentials,
     *,
     client_host: str | None,
     scheme: str,
     prefix: str,
 ) -> RawHeaders:
     """The caller's end-to-end headers, minus its credentials, plus the upstream's."""
-    dropped = _NOT_FORWARDED | connection_named(caller)
+    if not isinstance(credentials, Credentials):
+        credentials = Credentials.of(credentials)
+    dropped = _NOT_FORWARDED | credentials.names
     forwarded: RawHeaders = []
     cookies: list[bytes] = []
+    named: list[bytes] = []
     forwarded_for = b""
     for name, value in caller:
         lowered = name.lower()
@@ -88,36 +108,44 @@ def upstream_request_headers(
             forwarded_for = value
         elif lowered not in dropped and not lowered.startswith(b"x-forwarded-"):
             forwarded.append((lowered, value))
-    kept = [f"{name}={value}" for name, value in parse_cookies(cookies) if name != KEY_COOKIE]
-    if kept:
-        forwarded.append((b"cookie", "; ".join(kept).encode("latin-1")))
-    if client_host:
+        elif lowered == b"connection":
+            named.append(value)
+    if named:  # what Connection lists is hop-by-hop too (rare: drop it after the fact)
+        listed = connection_named((b"connection", value) for value in named)
+        forwarded = [pair for pair in forwarded if pair[0] not in listed]
+    if cookies:
+        kept = [f"{n}={v}" for n, v in parse_cookies(cookies) if n != KEY_COOKIE]
+        if kept and b"cookie" not in credentials.names:
+            forwarded.append((b"cookie", "; ".join(kept).encode("latin-1")))
+    if client_host and b"x-forwarded-for" not in credentials.names:
         chain = forwarded_for + b", " if forwarded_for else b""
         forwarded.append((b"x-forwarded-for", chain + client_host.encode("latin-1")))
-    forwarded.append((b"x-forwarded-proto", scheme.encode("latin-1")))
-    forwarded.append((b"x-forwarded-prefix", prefix.rstrip("/").encode("latin-1")))
-    credential_names = {name.lower().encode("latin-1") for name in credentials}
-    forwarded = [pair for pair in forwarded if pair[0] not in credential_names]
-    forwarded.extend(
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in credentials.items()
-    )
+    if b"x-forwarded-proto" not in credentials.names:
+        forwarded.append((b"x-forwarded-proto", scheme.encode("latin-1")))
+    if b"x-forwarded-prefix" not in credentials.names:
+        forwarded.append((b"x-forwarded-prefix", prefix.rstrip("/").encode("latin-1")))
+    forwarded.extend(credentials.pairs)
     return forwarded
 
 
 def downstream_headers(upstream: RawHeaders, *, base_url: str, prefix: str) -> RawHeaders:
     """The workload's response headers as the caller gets them."""
-    dropped = _NOT_RELAYED | connection_named(upstream)
     result: RawHeaders = []
+    named: list[bytes] = []
     for name, value in upstream:
         lowered = name.lower()
-        if lowered in dropped:
+        if lowered in _NOT_RELAYED:
+            if lowered == b"connection":
+                named.append(value)
             continue
         if lowered == b"location":
             value = relocate(value.decode("latin-1"), base_url, prefix).encode("latin-1")
         elif lowered == b"set-cookie":
             value = scope_cookie(value.decode("latin-1"), prefix).encode("latin-1")
         result.append((lowered, value))
+    if named:  # what Connection lists is hop-by-hop too (rare: drop it after the fact)
+        listed = connection_named((b"connection", value) for value in named)
+        result = [pair for pair in result if pair[0] not in listed]
     return result
 
 

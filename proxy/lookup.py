@@ -43,6 +43,11 @@ class ConnectLookup(Protocol):
         """The account id of a live account key with this digest; None if unknown or revoked."""
         ...
 
+    def touched(self, rental_id: str) -> None:
+        """Traffic reached the rental's workload now (a request, or a WebSocket message from the
+        caller). Called on the event loop for each one: it must not block nor do I/O."""
+        ...
+
     def upstream(self, view: RentalView) -> Upstream | None:
         """Where the rental's workload listens (None: reached over SSH only).
 

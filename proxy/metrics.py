@@ -37,10 +37,11 @@ HTTP_UP = BYTES.labels("http", "upstream")
 HTTP_DOWN = BYTES.labels("http", "downstream")
 WS_UP = BYTES.labels("websocket", "upstream")
 WS_DOWN = BYTES.labels("websocket", "downstream")
-
-
-def status_class(status: int) -> str:
-    return f"{status // 100}xx"
+# The hot path's children, looked up once rather than per request.
+HTTP_LATENCY = UPSTREAM_LATENCY.labels("http")
+HTTP_OUTCOMES = {klass: REQUESTS.labels("http", f"{klass}xx") for klass in range(1, 6)}
+HTTP_TIMEOUTS = REQUESTS.labels("http", "timeout")
+HTTP_UNREACHABLE = REQUESTS.labels("http", "unreachable")
 
 
 def count(protocol: str, outcome: str) -> None:

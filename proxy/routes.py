@@ -8,29 +8,32 @@ in an HttpOnly cookie scoped to this rental's connect path, so the page's own re
 WebSockets are authorised too and the key leaves the address bar.
 
 The route is a plain Starlette route on purpose: it needs nothing from FastAPI's parameter
-parsing, which would only add work to the hottest path of the broker.
+parsing, which would only add work to the hottest path of the broker. An HTTP request does not
+even reach the router: `FastPath`, installed in front of the app's middleware, hands it to the
+same `Connector.respond` directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-import httpx
 from fastapi import APIRouter, Request
+from starlette.datastructures import State
 from starlette.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from proxy import forward as http
 from proxy import websocket as ws
 from proxy.access import CallerKey, Gatekeeper, KeySource, Target, caller_key
-from proxy.errors import ProxyError, unauthorized
+from proxy.errors import ProxyError, error_response, unauthorized
 from proxy.headers import KEY_COOKIE, header_bytes
 from proxy.lookup import ConnectLookup
-from proxy.paths import connect_prefix, forward_path
+from proxy.paths import forward_path
 from proxy.settings import ProxySettings
+from proxy.upstream import Pool
 
 CONNECT_ROUTE = "/v1/rentals/{rental_id}/connect/{path:path}"
 # HTTP's and WebDAV's methods; not TRACE (it would echo the provider's credentials back to the
@@ -59,6 +62,7 @@ class Connector:
     def __init__(self, lookup: ConnectLookup, settings: ProxySettings) -> None:
         self.settings = settings
         self.gatekeeper = Gatekeeper(lookup, settings.cache_seconds)
+        self.touched = lookup.touched
 
     async def admit(self, scope: Scope, rental_id: str) -> Admission:
         """Size, path and key checks, then the gatekeeper's; raises `ProxyError` to refuse."""
@@ -75,28 +79,33 @@ class Connector:
             raise unauthorized(
                 "a key is required: Authorization: Bearer <account key or rental_key>"
             )
-        return Admission(await self.gatekeeper.admit(rental_id, key), path, query, key)
+        admission = Admission(await self.gatekeeper.admit(rental_id, key), path, query, key)
+        self.touched(rental_id)
+        return admission
+
+    async def respond(self, scope: Scope, rental_id: str, pool: Pool) -> ASGIApp:
+        """The answer to an HTTP connect request, as an ASGI app; raises `ProxyError` to refuse."""
+        admission = await self.admit(scope, rental_id)
+        if admission.key.source is KeySource.QUERY and scope["method"] in ("GET", "HEAD"):
+            return _remember_key(scope, admission)
+        return http.Exchange(
+            admission.target,
+            admission.path,
+            admission.query,
+            pool,
+            on_unreachable=self.gatekeeper.forget,
+        )
 
 
 async def connect_http(request: Request) -> ASGIApp:
     connector: Connector = request.app.state.proxy
-    admission = await connector.admit(request.scope, request.path_params["rental_id"])
-    if admission.key.source is KeySource.QUERY and request.method in ("GET", "HEAD"):
-        return _remember_key(request, admission)
-    client: httpx.AsyncClient = request.app.state.proxy_client
-    return http.forward(
-        request,
-        admission.target,
-        admission.path,
-        admission.query,
-        client,
-        on_unreachable=connector.gatekeeper.forget,
-    )
+    pool: Pool = request.app.state.proxy_client
+    return await connector.respond(request.scope, request.path_params["rental_id"], pool)
 
 
-def _remember_key(request: Request, admission: Admission) -> Response:
+def _remember_key(scope: Scope, admission: Admission) -> Response:
     """Trade a key in the URL for a cookie on this rental's connect path, and drop it."""
-    prefix = connect_prefix(admission.target.rental_id)
+    prefix = admission.target.prefix
     location = prefix + admission.path
     if admission.query:
         location += "?" + admission.query.decode("latin-1")
@@ -107,10 +116,61 @@ def _remember_key(request: Request, admission: Admission) -> Response:
         path=prefix,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=scope.get("scheme") == "https",
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+class FastPath:
+    """ASGI middleware: an HTTP connect request goes straight to the proxy, the rest to `app`.
+
+    What the route would reach through the framework's layers (error pages, per-route metrics,
+    routing, request objects) costs more than the proxy's own work on a small request, and none
+    of it is needed: the proxy renders its own errors and counts its own metrics
+    (`gpubroker_proxy_*`). So a request whose path is `/v1/rentals/{id}/connect/...`, with a
+    method the route allows, is answered here; anything else (another method's 405, a WebSocket,
+    a path with NUL) takes the ordinary way, to the same route.
+    """
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rental_id = _connect_rental(scope) if scope["type"] == "http" else None
+        if rental_id is None:
+            await self.app(scope, receive, send)
+            return
+        connector: Connector = self.state.proxy
+        try:
+            answer = await connector.respond(scope, rental_id, self.state.proxy_client)
+            await answer(scope, receive, send)
+        except ProxyError as error:  # raised before anything was sent
+            await error_response(error)(scope, receive, send)
+
+
+def install_fast_path(app: Any) -> None:
+    """Put `FastPath` in front of an app's middleware stack (inside what wraps it later)."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: FastPath(build(), app.state)
+
+
+_ROUTE_START = "/v1/rentals/"
+_FAST_METHODS = frozenset(METHODS)
+
+
+def _connect_rental(scope: Scope) -> str | None:
+    """The rental id of an HTTP connect request the fast path may answer, else None."""
+    path: str = scope["path"]
+    if not path.startswith(_ROUTE_START) or scope["method"] not in _FAST_METHODS:
+        return None
+    end = path.find("/", len(_ROUTE_START))
+    if end <= len(_ROUTE_START) or not path.startswith("/connect/", end):
+        return None
+    if scope.get("root_path") or "\x00" in path:
+        return None
+    return path[len(_ROUTE_START) : end]
 
 
 async def connect_websocket(websocket: WebSocket) -> None:
@@ -120,7 +180,14 @@ async def connect_websocket(websocket: WebSocket) -> None:
     except ProxyError as error:
         await ws.deny(websocket, error)
         return
-    await ws.relay(websocket, admission.target, admission.path, admission.query, connector.settings)
+    await ws.relay(
+        websocket,
+        admission.target,
+        admission.path,
+        admission.query,
+        connector.settings,
+        touched=connector.touched,
+    )
 
 
 # Starlette runs the ASGI app a handler returns, of which a Response is one kind.

@@ -11,6 +11,8 @@ other is closed with the same code and reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -42,9 +44,16 @@ async def deny(websocket: WebSocket, error: ProxyError) -> None:
 
 
 async def relay(
-    websocket: WebSocket, target: Target, path: str, query: bytes, settings: ProxySettings
+    websocket: WebSocket,
+    target: Target,
+    path: str,
+    query: bytes,
+    settings: ProxySettings,
+    *,
+    touched: Callable[[str], None],
 ) -> None:
-    """Open the upstream socket, accept the caller's, and relay until either closes."""
+    """Open the upstream socket, accept the caller's, and relay until either closes; each of
+    the caller's messages is reported to `touched` (the rental is in use)."""
     scope = websocket.scope
     caller: RawHeaders = scope["headers"]
     headers = upstream_request_headers(
@@ -84,7 +93,8 @@ async def relay(
     try:
         await websocket.accept(subprotocol=upstream.subprotocol)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_caller_to_upstream, websocket, upstream, tasks.cancel_scope)
+            used = partial(touched, target.rental_id)
+            tasks.start_soon(_caller_to_upstream, websocket, upstream, tasks.cancel_scope, used)
             await _upstream_to_caller(upstream, websocket)
             tasks.cancel_scope.cancel()
     finally:
@@ -93,11 +103,15 @@ async def relay(
 
 
 async def _caller_to_upstream(
-    websocket: WebSocket, upstream: ClientConnection, done: anyio.CancelScope
+    websocket: WebSocket,
+    upstream: ClientConnection,
+    done: anyio.CancelScope,
+    touched: Callable[[], None],
 ) -> None:
     try:
         while True:
             message = await websocket.receive()
+            touched()
             if message["type"] == "websocket.disconnect":
                 code = _sendable(message.get("code"))
                 await upstream.close(code, message.get("reason") or "")

@@ -3,6 +3,7 @@
 # PostgreSQL running on 127.0.0.1:5432, Debian's Chromium (the dashboard's browser tests), and a
 # Docker engine with the self-hosted tests' workload image. Installing needs root (apt-get);
 # on a machine that already has everything, this only checks.
+# Not for the suite: scripts/bench_proxy.py also needs `apt-get install -y wrk nginx` (it says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,12 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from broker.app import create_app
+from pricing.catalog import Catalog
+from pricing.refresh import Refresher
+from pricing.source import StreamingOfferSource
 from providers.base import ProviderConfig
 from providers.computegpu.adapter import ComputeGpuAdapter
 from providers.empiriolabs.adapter import EmpirioLabsAdapter
 from providers.simulators.computegpu import create_simulator as computegpu_simulator
 from providers.simulators.empiriolabs import create_simulator as empiriolabs_simulator
 from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
+from tests.providers.support import simulated
 
 
 @pytest.fixture
@@ -127,3 +131,27 @@ def test_scheduled_jobs_keep_prices_moving_and_record_history(live) -> None:  # 
     refresher.stop()
     assert first_seen > 0
     assert points() > first_seen
+
+
+def test_a_streamed_answer_fills_the_catalog_as_a_whole_one_would() -> None:
+    with simulated("aivory") as running:
+        adapter = running.adapter()
+        assert isinstance(adapter, StreamingOfferSource)
+        streamed, whole = Catalog(["aivory"]), Catalog(["aivory"])
+        refresher = Refresher(streamed, {"aivory": adapter})
+        try:
+            assert refresher.refresh("aivory") is True
+            listed = adapter.list_offers().offers
+            whole.install("aivory", whole.take(listed), listed[0].updated_at)
+            prices = {o.id: o.price_per_gpu_hour for o in streamed.index.offers}
+            assert prices == {o.id: o.price_per_gpu_hour for o in whole.index.offers}
+            assert len(prices) == len(listed) >= 30
+
+            running.knobs.fail_next(10, "garbage")
+            assert refresher.refresh("aivory") is False
+            status = streamed.status()["aivory"]
+            assert status["status"] == "stale"
+            assert "not JSON" in str(status["error"])
+            assert status["offers"] == len(listed)
+        finally:
+            refresher.stop()

@@ -127,33 +127,28 @@ def check_termination(replicas: list[Broker]) -> list[int]:
     return [hammer.forwarded_after(moment) for hammer in hammers]
 
 
-def test_a_revoked_key_is_refused_at_once(make_broker: Callable[..., Broker]) -> None:
-    forwarded = check_revocation([make_broker(cache_seconds=CACHE_SECONDS)])
-    assert forwarded == [0]  # one process: invalidated before the revocation's answer
+# How a rental is taken away from a caller, and what the tests call that change.
+CHANGES = pytest.mark.parametrize(
+    "check", [check_revocation, check_termination], ids=["revoked key", "ended rental"]
+)
 
 
-def test_an_ended_rental_is_refused_at_once(make_broker: Callable[..., Broker]) -> None:
-    forwarded = check_termination([make_broker(cache_seconds=CACHE_SECONDS)])
-    assert forwarded == [0]
+@CHANGES
+def test_a_revoked_key_or_an_ended_rental_is_refused_at_once(
+    make_broker: Callable[..., Broker], check: Callable[[list[Broker]], list[int]]
+) -> None:
+    forwarded = check([make_broker(cache_seconds=CACHE_SECONDS)])
+    assert forwarded == [0]  # one process: invalidated before the change's answer
 
 
+@CHANGES
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_key_revoked_on_one_replica_is_refused_on_the_other(
-    make_broker: Callable[..., Broker],
+def test_a_change_on_one_replica_is_refused_on_the_other(
+    make_broker: Callable[..., Broker], check: Callable[[list[Broker]], list[int]]
 ) -> None:
     replicas = [make_broker(cache_seconds=CACHE_SECONDS) for _ in range(2)]
-    forwarded = check_revocation(replicas)
-    print(f"requests forwarded after the revocation answered, per replica: {forwarded}")
-    assert forwarded[0] == 0
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_rental_ended_on_one_replica_is_refused_on_the_other(
-    make_broker: Callable[..., Broker],
-) -> None:
-    replicas = [make_broker(cache_seconds=CACHE_SECONDS) for _ in range(2)]
-    forwarded = check_termination(replicas)
-    print(f"requests forwarded after the termination answered, per replica: {forwarded}")
+    forwarded = check(replicas)
+    print(f"requests forwarded after the change answered, per replica: {forwarded}")
     assert forwarded[0] == 0
 
 

@@ -19,6 +19,15 @@ from proxy.paths import BadPath, forward_path, upstream_url
 PREFIX = "/v1/rentals/rnt_1/connect/"
 
 
+def raw_headers(block: str) -> list[tuple[bytes, bytes]]:
+    """Header lines ("Name: value", one a line) as a server lists them."""
+    headers = []
+    for line in block.strip().splitlines():
+        name, value = line.strip().split(": ", 1)
+        headers.append((name.encode(), value.encode()))
+    return headers
+
+
 @pytest.mark.parametrize(
     ("raw", "rest"),
     [
@@ -64,21 +73,23 @@ def test_the_upstream_url_is_the_base_plus_the_path_and_query() -> None:
 
 
 def test_request_headers_lose_hop_by_hop_and_caller_credentials() -> None:
-    caller = [
-        (b"Host", b"broker"),
-        (b"Authorization", b"Bearer gbk_secret"),
-        (b"Connection", b"keep-alive, X-Hop"),
-        (b"X-Hop", b"1"),
-        (b"TE", b"trailers"),
-        (b"Upgrade", b"h2c"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Cookie", b"a=1; gpubroker_key=rk_x"),
-        (b"X-Api-Key", b"caller"),
-        (b"X-Forwarded-For", b"10.0.0.1"),
-        (b"X-Forwarded-Host", b"evil.example"),
-        (b"Forwarded", b"host=evil.example"),
-        (b"Accept", b"text/event-stream"),
-    ]
+    caller = raw_headers(
+        """
+        Host: broker
+        Authorization: Bearer gbk_secret
+        Connection: keep-alive, X-Hop
+        X-Hop: 1
+        TE: trailers
+        Upgrade: h2c
+        Transfer-Encoding: chunked
+        Cookie: a=1; gpubroker_key=rk_x
+        X-Api-Key: caller
+        X-Forwarded-For: 10.0.0.1
+        X-Forwarded-Host: evil.example
+        Forwarded: host=evil.example
+        Accept: text/event-stream
+        """
+    )
 
     sent = upstream_request_headers(
         caller, {"X-Api-Key": "provider"}, client_host="127.0.0.2", scheme="https", prefix=PREFIX
@@ -95,16 +106,18 @@ def test_request_headers_lose_hop_by_hop_and_caller_credentials() -> None:
 
 
 def test_response_headers_are_relocated_and_scoped() -> None:
-    upstream = [
-        (b"Content-Type", b"text/html"),
-        (b"Date", b"Tue, 24 Nov 2026 12:00:00 GMT"),
-        (b"Server", b"uvicorn"),
-        (b"Connection", b"close"),
-        (b"Keep-Alive", b"timeout=5"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Location", b"http://p/connect/gi_1/lab?x=1"),
-        (b"Set-Cookie", b"sid=1; Domain=p; Path=/; HttpOnly"),
-    ]
+    upstream = raw_headers(
+        """
+        Content-Type: text/html
+        Date: Tue, 24 Nov 2026 12:00:00 GMT
+        Server: uvicorn
+        Connection: close
+        Keep-Alive: timeout=5
+        Transfer-Encoding: chunked
+        Location: http://p/connect/gi_1/lab?x=1
+        Set-Cookie: sid=1; Domain=p; Path=/; HttpOnly
+        """
+    )
 
     relayed = downstream_headers(upstream, base_url="http://p/connect/gi_1", prefix=PREFIX)
 

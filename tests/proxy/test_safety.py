@@ -29,9 +29,15 @@ def canary() -> Iterator[tuple[RunningServer, list[str]]]:
         hits.append(f"{request.method} /{anything}")
         return PlainTextResponse("canary")
 
-    server = serve_in_thread(app)
-    yield server, hits
-    server.stop()
+    with serve_in_thread(app) as server:
+        yield server, hits
+
+
+@pytest.fixture
+def prefix(broker: Broker) -> str:
+    """The connect path of a fresh fluence rental, ending in a slash."""
+    rental = broker.rent("fluence")
+    return f"/v1/rentals/{rental['id']}/connect/"
 
 
 def send_raw(
@@ -68,11 +74,9 @@ ESCAPES = [
 
 
 def test_escape_attempts_are_refused_and_never_reach_anything_else(
-    broker: Broker, canary: tuple[RunningServer, list[str]]
+    broker: Broker, canary: tuple[RunningServer, list[str]], prefix: str
 ) -> None:
     server, hits = canary
-    rental = broker.rent("fluence")
-    prefix = f"/v1/rentals/{rental['id']}/connect/"
 
     for attempt in ESCAPES:
         status, body = send_raw(broker, prefix + attempt.format(port=server.port), broker.headers)
@@ -84,26 +88,21 @@ def test_escape_attempts_are_refused_and_never_reach_anything_else(
 
 
 def test_a_backslash_is_refused_by_the_server_or_the_proxy(
-    broker: Broker, canary: tuple[RunningServer, list[str]]
+    broker: Broker, canary: tuple[RunningServer, list[str]], prefix: str
 ) -> None:
     _, hits = canary
-    rental = broker.rent("fluence")
 
-    status, _ = send_raw(
-        broker, f"/v1/rentals/{rental['id']}/connect/..\\..\\canary", broker.headers
-    )
+    status, _ = send_raw(broker, prefix + "..\\..\\canary", broker.headers)
 
     assert status == 400
     assert hits == []
 
 
 def test_host_headers_and_absolute_targets_never_choose_the_upstream(
-    broker: Broker, canary: tuple[RunningServer, list[str]]
+    broker: Broker, canary: tuple[RunningServer, list[str]], prefix: str
 ) -> None:
     server, hits = canary
-    rental = broker.rent("fluence")
     canary_host = f"127.0.0.1:{server.port}"
-    prefix = f"/v1/rentals/{rental['id']}/connect/"
 
     by_host, body = send_raw(
         broker,
@@ -126,9 +125,7 @@ def test_host_headers_and_absolute_targets_never_choose_the_upstream(
     assert hits == []
 
 
-def test_oversized_headers_are_431_with_the_error_shape(broker: Broker) -> None:
-    rental = broker.rent("fluence")
-    prefix = f"/v1/rentals/{rental['id']}/connect/"
+def test_oversized_headers_are_431_with_the_error_shape(broker: Broker, prefix: str) -> None:
     large = {f"X-Filler-{n}": "x" * 1000 for n in range(17)}
 
     status, body = send_raw(broker, prefix + "v1/models", {**broker.headers, **large})

@@ -6,7 +6,9 @@ upper bound on what the broker holds: a proxy that buffered a body whole would a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +16,15 @@ from contextlib import contextmanager
 import httpx
 import psutil
 
-from providers.simulators.workload import pattern_chunks, pattern_sha256
+from providers.simulators.kit import serve_in_thread
+from providers.simulators.workload import (
+    WorkloadState,
+    create_workload_app,
+    pattern_chunks,
+    pattern_sha256,
+)
+from proxy.settings import ProxySettings
+from proxy.upstream import Pool
 from tests.proxy.conftest import Broker
 
 SIZE = 200 * 1024 * 1024
@@ -92,3 +102,36 @@ def test_a_chunked_upload_of_unknown_length_streams_through(broker: Broker) -> N
 
     assert response.status_code == 200, response.text
     assert response.json() == {"bytes": size, "sha256": pattern_sha256(size)}
+
+
+def test_one_upstream_connection_carries_request_after_request() -> None:
+    server = serve_in_thread(create_workload_app(WorkloadState("fluence"), lambda *_: None))
+    try:
+        used = asyncio.run(exchanges(server.url, ["GET", "HEAD", "GET", "GET"]))
+    finally:
+        server.stop()
+    assert [connection is used[0] for connection in used] == [True] * 4
+
+
+async def exchanges(url: str, methods: list[str]) -> list[object]:
+    """`/v1/models` with each method in turn through one pool; the connection of each.
+
+    A HEAD's answer announces a body that never comes: the answer after it must still read."""
+    used: list[object] = []
+    async with Pool(ProxySettings(_env_file=None)) as pool:
+        origin = pool.base(url).origin
+        for method in methods:
+            head = f"{method} /v1/models HTTP/1.1\r\nhost: workload\r\n\r\n".encode()
+            connection = await pool.send(origin, head, None, head_only=method == "HEAD")
+            body = connection.take()
+            while not connection.complete:
+                await connection.more()
+                body += connection.take()
+            if method == "HEAD":
+                assert body == b""
+            else:
+                assert connection.status == 200
+                assert json.loads(body)["data"]
+            pool.release(connection)
+            used.append(connection)
+    return used
