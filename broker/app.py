@@ -16,7 +16,11 @@ from fastapi import FastAPI
 
 from broker import credentials, migrations
 from broker.api import admin, offers, rentals, spot, stripe_webhook, wallet
+from broker.api import budget as budget_routes
+from broker.api import keys as account_keys
+from broker.api import webhooks as webhook_routes
 from broker.api.errors import install_error_handlers
+from broker.api.openapi import HEALTH_RESPONSES, Health, install_openapi
 from broker.api.params import reject_nul_in_urls
 from broker.api.render import json_response
 from broker.connect_lookup import BrokerLookup, forward_invalidations
@@ -28,12 +32,15 @@ from broker.logs import install_request_ids
 from broker.metrics import install_metrics
 from broker.ownership import resolve_deployment
 from broker.rentals import observed, reconcile
+from broker.rentals.limits import Activity
 from broker.rentals.meter import Meter
 from broker.rentals.reconcile import Reconciler
 from broker.rentals.service import RentalService
 from broker.rentals.sync import StatusSync
 from broker.settings import CoreSettings, get_settings, provider_config
 from broker.web import install_dashboard
+from broker.webhooks.delivery import Deliverer
+from broker.webhooks.endpoints import Webhooks
 from pricing.catalog import Catalog
 from pricing.gpus import normalize_gpu_key
 from pricing.history import PriceHistory, schedule_pruning
@@ -113,12 +120,15 @@ def create_app(
         min_hold_seconds=settings.min_hold_seconds,
         action_timeout_seconds=settings.action_timeout_seconds,
     )
+    activity = Activity(db, clock)
     meter = Meter(
         db,
         renters,
         clock,
         meter_seconds=settings.meter_seconds,
         min_hold_seconds=settings.min_hold_seconds,
+        activity=activity,
+        busy_percent=settings.idle_gpu_busy_percent,
     )
     reconciler = Reconciler(
         db,
@@ -130,10 +140,19 @@ def create_app(
     )
     jobs.add("rental-status", status_sync.run, settings.status_seconds)
     jobs.add("meter", meter.run, settings.meter_seconds)
+    jobs.add("proxy-activity", activity.flush, settings.meter_seconds / 3)
     jobs.add("reconcile", reconciler.run, settings.reconcile_seconds)
     with db.session(read_only=True) as session:
         observed.refresh_catalog(session, catalog)
     schedule_pruning(jobs, db, settings.price_history_retention_days)
+    deliverer = Deliverer(
+        db,
+        sealer,
+        retry_seconds=settings.webhook_retry_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -141,17 +160,22 @@ def create_app(
         if start_jobs:
             refresher.start()
             jobs.start()
+            deliverer.start()
         try:
             async with upstream_client(proxy_settings) as client:
                 app.state.proxy_client = client
                 yield
         finally:
+            deliverer.close()
             jobs.stop()
             refresher.stop()
             invalidations.stop()
             db.engine.dispose()
 
+    # /docs and /redoc are served by install_openapi, with their files from the broker, no CDN.
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="gpubroker",
         version="0.1.0",
         summary="One catalog, one rental API and one prepaid wallet over many GPU clouds.",
@@ -162,26 +186,42 @@ def create_app(
     app.state.catalog = catalog
     app.state.refresher = refresher
     app.state.jobs = jobs
+    app.state.webhooks = Webhooks(db, sealer, allow_private=settings.webhook_allow_private)
+    app.state.deliverer = deliverer
     app.state.rentals = rentals_service
     app.state.status_sync = status_sync
     app.state.meter = meter
+    app.state.activity = activity
     app.state.reconciler = reconciler
     app.state.deployment = deployment
-    app.state.proxy = connect.Connector(BrokerLookup(db, renters), proxy_settings)
+    app.state.proxy = connect.Connector(BrokerLookup(db, renters, activity), proxy_settings)
     invalidations = app.state.invalidations = InvalidationBus(db)
     forward_invalidations(invalidations, app.state.proxy.gatekeeper)
     install_error_handlers(app)
+    install_openapi(app)
     reject_nul_in_urls(app)
     app.add_exception_handler(ProxyError, proxy_error_handler)
+    connect.install_fast_path(app)  # before request ids, which then wrap it too
     install_request_ids(app, settings)
     # The connect proxy first: its route is the hottest, and matching stops at the first hit.
-    for module in (connect, offers, spot, rentals, wallet, admin, stripe_webhook):
+    for module in (
+        connect,
+        offers,
+        spot,
+        rentals,
+        wallet,
+        admin,
+        stripe_webhook,
+        account_keys,
+        webhook_routes,
+        budget_routes,
+    ):
         app.include_router(module.router)
     install_dashboard(app)
 
     install_metrics(app, catalog, db, jobs.history).register(reconcile.FINDINGS)
 
-    @app.get("/healthz", tags=["operator"])
+    @app.get("/healthz", tags=["operator"], response_model=Health, responses=HEALTH_RESPONSES)
     async def healthz() -> object:
         status, body = await health_report(app.state)
         return json_response(body, status_code=status)

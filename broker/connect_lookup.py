@@ -20,6 +20,7 @@ from broker.db import Database
 from broker.invalidation import Change, InvalidationBus
 from broker.ledger_tables import ApiKey
 from broker.logs import remember_secret
+from broker.rentals.limits import Activity
 from broker.rentals.tables import Rental
 from providers.rental import RentalProvider, Upstream
 from proxy.access import Gatekeeper, Stale
@@ -30,9 +31,20 @@ from proxy.lookup import RentalView
 class BrokerLookup:
     """`ConnectLookup` over the broker's database and its rental adapters."""
 
-    def __init__(self, db: Database, adapters: Mapping[str, RentalProvider]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, RentalProvider],
+        activity: Activity | None = None,
+    ) -> None:
         self._db = db
         self._adapters = adapters
+        self._activity = activity
+
+    def touched(self, rental_id: str) -> None:
+        """Recorded in memory (`broker.rentals.limits.Activity`), written by the meter."""
+        if self._activity is not None:
+            self._activity.touched(rental_id)
 
     def key_digest(self, secret: str) -> str:
         return hash_key(secret)

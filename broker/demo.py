@@ -4,8 +4,9 @@ Every provider in the registry that has a simulator gets one, on a free loopback
 prices that drift between refreshes; the adapters point at them. When a Docker engine answers,
 `selfhosted` is enabled too, with two simulated RTX 4090s (or the devices declared in
 `GPUBROKER_SELFHOSTED_FAKE_GPUS`) whose rentals run as real containers. A local Stripe stand-in
-takes the top-ups. The database is SQLite (migrated on start), and a demo account with credit is
-created and its key printed.
+takes the top-ups. The database is SQLite (migrated on start), a week of price history is drawn
+behind the first refresh (broker.demo_history), and a demo account with credit is created and its
+key printed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from broker import accounts, credentials, ledger
 from broker.app import create_app
+from broker.demo_history import seed_history
 from broker.settings import Settings
 from pricing.money import to_micros
 from providers import selfhosted
@@ -25,6 +27,7 @@ from providers.registry import PROVIDERS
 from providers.selfhosted.engine import engine_reachable
 from providers.simulators.kit import RunningServer, SimulatorKnobs, serve_in_thread
 from providers.simulators.stripe import StripeStandin
+from providers.simulators.stripe_checkout import add_checkout
 
 DEMO_DATABASE_URL = "sqlite:///./gpubroker-demo.db"
 DEMO_CREDIT_USD = "100.00"
@@ -68,7 +71,8 @@ def simulator_environment(urls: Mapping[str, str]) -> dict[str, str]:
 def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> FastAPI:
     """The broker wired to local simulators, with a funded demo account."""
     simulators = start_simulators()
-    stripe = serve_in_thread(StripeStandin().app)
+    standin = StripeStandin()
+    stripe = serve_in_thread(standin.app)
     overrides: dict[str, object] = {"providers": ",".join(simulators)}
     for name, server in simulators.items():
         overrides[f"{name}_base_url"] = server.url
@@ -91,14 +95,22 @@ def demo_app(host: str, port: int, announce: Callable[[str], None] = print) -> F
         stripe_api_key="sk_test_demo",
         stripe_webhook_secret=DEMO_WEBHOOK_SECRET,
         stripe_api_base=stripe.url,
+        stripe_checkout_url=f"{stripe.url}/checkout/{{payment_intent_id}}",
         secret_key=os.environ.get("GPUBROKER_SECRET_KEY") or credentials.generate_key(),
+        webhook_allow_private=True,  # the demo's receivers are on this machine
         **overrides,
     )
     app = create_app(settings)
+    # The first refresh now, so a week of history can be drawn up to it before anyone looks.
+    app.state.refresher.refresh_all(timeout_seconds=30)
+    seed_history(app.state.db, app.state.catalog.index.offers, seed=len(simulators))
     with app.state.db.session() as session:
         account, key = accounts.create_account(session, "demo")
         ledger.grant(session, account.id, to_micros(DEMO_CREDIT_USD), "demo credit")
     base = f"http://{host}:{port}"
+    # The stand-in's pay page delivers the payment's event to this broker, as Stripe would.
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    add_checkout(standin, f"http://{local}:{port}/v1/stripe/webhook", DEMO_WEBHOOK_SECRET)
     announce(f"gpubroker demo on {base} with {len(simulators)} simulated providers")
     for name, server in simulators.items():
         announce(f"  {name:<12} simulator at {server.url}")

@@ -37,6 +37,10 @@ class Conflict(DomainError):
     """The request contradicts the current state; it may succeed once that changes."""
 
 
+class PriceChanged(Conflict):
+    """The offer got dearer than the price the caller was shown; `extra` holds both prices."""
+
+
 class NoCapacity(DomainError):
     """No provider can take the request now; nothing was charged."""
 

@@ -49,12 +49,24 @@ class CoreSettings(BaseSettings):
         "is finished by the status job from what the provider reports.",
     )
     min_hold_seconds: int = Field(3600, gt=0)
+    idle_gpu_busy_percent: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="A self-hosted rental whose GPUs are at least this busy is not idle, "
+        "whatever its connect-proxy traffic.",
+    )
     margin: Decimal = Field(Decimal(0), ge=0)
     interruption_loss_hours: Decimal = Field(Decimal("0.5"), ge=0)
     price_history_retention_days: int = Field(90, gt=0)
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    stripe_checkout_url: str | None = Field(
+        None,
+        description="Where a payer completes a top-up: a URL template with `{payment_intent_id}` "
+        "and `{client_secret}`, answered as the top-up's `checkout_url`.",
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="`gpubroker serve` logs one JSON object per line, or plain text."
     )
@@ -71,6 +83,15 @@ class CoreSettings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="Fernet key(s), comma-separated: the first encrypts, all decrypt."
     )
+    webhook_retry_seconds: Annotated[tuple[float, ...], NoDecode] = Field(
+        (5.0, 30.0, 120.0, 600.0, 3600.0),
+        description="Pauses before each retry of a webhook delivery; then it is given up.",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook URLs on http or private/loopback addresses."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_poll_seconds: float = Field(1.0, gt=0)
 
     @field_validator("providers", "exclusive_providers", mode="before")
     @classmethod
@@ -87,6 +108,20 @@ class CoreSettings(BaseSettings):
             raise ValueError(
                 f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}"
             )
+        return value
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _split_seconds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(seconds < 0 for seconds in value):
+            raise ValueError("retry pauses must not be negative")
         return value
 
     @property

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from broker.budget.service import BudgetExceeded
 from broker.db import Contention, is_retryable
 from broker.domain_errors import (
     Conflict,
@@ -35,6 +36,7 @@ from broker.domain_errors import (
     NoCapacity,
     NotConfigured,
     NotFound,
+    PriceChanged,
     ProviderFailed,
 )
 from broker.ledger_core import InsufficientCredit
@@ -74,8 +76,10 @@ class APIError(Exception):
 DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     Malformed: (400, "invalid_request"),
     InsufficientCredit: (402, "insufficient_credit"),
+    BudgetExceeded: (402, "budget_exceeded"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    PriceChanged: (409, "price_changed"),
     Invalid: (422, "invalid_request"),
     ProviderFailed: (502, "provider_error"),
     NoCapacity: (503, "no_capacity"),
@@ -155,7 +159,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        param, message = describe_validation_errors(exc.errors())
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            message = f"the body is not JSON: {errors[0].get('msg', 'invalid JSON')}"
+            return error_response(400, "invalid_request", message, param="body")
+        param, message = describe_validation_errors(errors)
         return error_response(422, "invalid_request", message, param=param)
 
     @app.exception_handler(StarletteHTTPException)

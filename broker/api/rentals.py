@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
@@ -19,6 +20,7 @@ from sqlmodel import col, select
 
 from broker.api.errors import invalid
 from broker.api.offers import check_providers, resolve_gpu_terms
+from broker.api.openapi import errors
 from broker.api.params import (
     MAX_PRICE_USD,
     decode_cursor_text,
@@ -29,11 +31,15 @@ from broker.api.params import (
 from broker.api.render import json_response
 from broker.auth import current_account
 from broker.ledger_tables import Account, Hold
+from broker.rentals.limits import RentalLimits
 from broker.rentals.ranking import Constraints
-from broker.rentals.request import RentRequest, rent_request
+from broker.rentals.request import Recovery, RentRequest, rent_request
 from broker.rentals.service import RentalService
 from broker.rentals.tables import RENTAL_STATUSES, Rental
-from pricing.money import format_usd, to_micros
+from broker.rentals.view import rental_body
+from broker.schemas.rentals import Rental as RentalOut
+from broker.schemas.rentals import RentalPage
+from pricing.money import to_micros
 from pricing.offer import Tier
 from providers.rental import Workload, WorkloadMode
 
@@ -41,6 +47,8 @@ router = APIRouter(tags=["rentals"])
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Port = Annotated[int, Field(ge=1, le=65535)]
 GpuTerm = Annotated[str, text(100)]
+MAX_LIMIT_SECONDS = 366 * 24 * 3600  # a year: longer is a typo, not a limit
+MAX_COST_USD = Decimal(1_000_000)
 StatusName = Literal["provisioning", "running", "stopped", "interrupted", "terminated", "failed"]
 assert get_args(StatusName) == RENTAL_STATUSES
 
@@ -87,6 +95,15 @@ class WorkloadIn(BaseModel):
         )
 
 
+class RecoverIn(BaseModel):
+    """A spot recovery policy: recover until `max_interruptions`, then fall back or stop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_interruptions: int | None = Field(None, ge=0, le=1000)
+    fallback: Literal["on_demand"] | None = None
+
+
 class RentIn(WorkloadIn):
     offer_id: Annotated[str, text(300)] | None = None
     gpu: (
@@ -102,11 +119,26 @@ class RentIn(WorkloadIn):
     max_price: Decimal | None = Field(None, gt=0, le=MAX_PRICE_USD, decimal_places=6)
     region: Annotated[str, text(100)] | None = None
     max_interruption: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
-    providers: list[Annotated[str, text(100)]] = Field(
-        default_factory=list, max_length=10
-    )
-    recover: bool = False
+    providers: list[Annotated[str, text(100)]] = Field(default_factory=list, max_length=10)
+    recover: bool | RecoverIn = False
     workload: WorkloadIn | None = None
+    max_duration_seconds: int | None = Field(None, gt=0, le=MAX_LIMIT_SECONDS)
+    max_cost: Decimal | None = Field(None, gt=0, le=MAX_COST_USD, decimal_places=6)
+    idle_timeout_seconds: int | None = Field(None, gt=0, le=MAX_LIMIT_SECONDS)
+    # With offer_id: the offer's price per GPU-hour as shown; dearer now is a 409 price_changed.
+    expected_price: Decimal | None = Field(None, gt=0, le=MAX_PRICE_USD, decimal_places=6)
+
+    def limits(self) -> RentalLimits:
+        return RentalLimits(
+            max_duration_seconds=self.max_duration_seconds,
+            max_cost=to_micros(self.max_cost) if self.max_cost is not None else None,
+            idle_timeout_seconds=self.idle_timeout_seconds,
+        )
+
+    def recovery(self) -> bool | Recovery:
+        if isinstance(self.recover, RecoverIn):
+            return Recovery(self.recover.max_interruptions, self.recover.fallback)
+        return self.recover
 
 
 def service_of(request: Request) -> RentalService:
@@ -140,7 +172,17 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
                 param="offer_id",
             )
         return rent_request(
-            workload, given, recover=body.recover, offer_id=body.offer_id, max_price=max_price
+            workload,
+            given,
+            recover=body.recovery(),
+            offer_id=body.offer_id,
+            max_price=max_price,
+            limits=body.limits(),
+            expected_price=to_micros(body.expected_price) if body.expected_price else None,
+        )
+    if body.expected_price is not None:
+        raise invalid(
+            "expected_price goes with offer_id: the price that offer showed", param="expected_price"
         )
     catalog = request.app.state.catalog
     terms = [body.gpu] if isinstance(body.gpu, str) else list(body.gpu or [])
@@ -152,9 +194,15 @@ def to_request(request: Request, body: RentIn) -> RentRequest:
         region=body.region,
         max_interruption=body.max_interruption,
         providers=check_providers(catalog, body.providers),
+        model=workload.model if workload.mode is WorkloadMode.MODEL else None,
     )
     return rent_request(
-        workload, given, recover=body.recover, max_price=max_price, constraints=constraints
+        workload,
+        given,
+        recover=body.recovery(),
+        max_price=max_price,
+        constraints=constraints,
+        limits=body.limits(),
     )
 
 
@@ -176,37 +224,18 @@ def rental_json(
 ) -> dict[str, Any]:
     if held is None:
         held = held_amounts(request, [rental])
-    body: dict[str, Any] = {
-        "id": rental.id,
-        "object": "rental",
-        "status": rental.status,
-        "provider": rental.provider,
-        "offer_id": rental.offer_id,
-        "gpu": rental.gpu,
-        "gpu_count": rental.gpu_count,
-        "tier": rental.tier,
-        "region": rental.region,
-        "price_per_hour": format_usd(rental.price_per_hour),
-        "hold": format_usd(held.get(rental.hold_id or "", 0)),
-        "cost": format_usd(rental.earlier_charged + rental.charged),
-        "billed_seconds": rental.earlier_seconds + rental.billed_seconds,
-        "attempts": rental.attempts,
-        "connect_url": f"/v1/rentals/{rental.id}/connect/",
-        "recover": rental.recover,
-        "interruptions": rental.interruptions,
-        "reason": rental.reason,
-        "created_at": rental.created_at,
-        "started_at": rental.started_at,
-        "ended_at": rental.ended_at,
-    }
-    if rental.ssh is not None:
-        body["ssh"] = rental.ssh
+    body = rental_body(rental, held.get(rental.hold_id or "", 0))
     if rental_key is not None:
         body["rental_key"] = rental_key
     return body
 
 
-@router.post("/v1/rentals", status_code=201)
+@router.post(
+    "/v1/rentals",
+    status_code=201,
+    response_model=RentalOut,
+    responses=errors(401, 402, 404, 409, 422, 502, 503),
+)
 def create_rental(
     request: Request,
     body: RentIn,
@@ -252,7 +281,7 @@ def _before(cursor: str | None) -> datetime | None:
     return moment_in_range(before, "cursor")
 
 
-@router.get("/v1/rentals")
+@router.get("/v1/rentals", response_model=RentalPage, responses=errors(401, 422))
 def list_rentals(
     request: Request,
     account: Annotated[Account, Depends(current_account)],
@@ -275,29 +304,35 @@ def list_rentals(
     )
 
 
-@router.get("/v1/rentals/{rental_id}")
+@router.get("/v1/rentals/{rental_id}", response_model=RentalOut, responses=errors(401, 404))
 def get_rental(
     request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
 ) -> Response:
     return json_response(rental_json(request, service_of(request).get(account.id, rental_id)))
 
 
-@router.post("/v1/rentals/{rental_id}/stop")
-def stop_rental(
-    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
-) -> Response:
-    return json_response(rental_json(request, service_of(request).stop(account.id, rental_id)))
+def _acting(action: Callable[[RentalService, str, str], Rental]) -> Callable[..., Response]:
+    """The route of one user action on a rental (`stop`, `start`, `terminate`)."""
+
+    def act(
+        request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
+    ) -> Response:
+        rental = action(service_of(request), account.id, rental_id)
+        return json_response(rental_json(request, rental))
+
+    return act
 
 
-@router.post("/v1/rentals/{rental_id}/start")
-def start_rental(
-    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
-) -> Response:
-    return json_response(rental_json(request, service_of(request).start(account.id, rental_id)))
-
-
-@router.delete("/v1/rentals/{rental_id}")
-def terminate_rental(
-    request: Request, rental_id: str, account: Annotated[Account, Depends(current_account)]
-) -> Response:
-    return json_response(rental_json(request, service_of(request).terminate(account.id, rental_id)))
+for _method, _path, _action, _codes in (
+    ("POST", "/v1/rentals/{rental_id}/stop", RentalService.stop, (401, 404, 409, 502, 503)),
+    ("POST", "/v1/rentals/{rental_id}/start", RentalService.start, (401, 402, 404, 409, 502, 503)),
+    ("DELETE", "/v1/rentals/{rental_id}", RentalService.terminate, (401, 404, 409, 502, 503)),
+):
+    router.add_api_route(
+        _path,
+        _acting(_action),
+        methods=[_method],
+        name=f"{_action.__name__}_rental",
+        response_model=RentalOut,
+        responses=errors(*_codes),
+    )

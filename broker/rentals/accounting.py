@@ -20,12 +20,15 @@ from broker.ledger_tables import Hold
 from broker.rentals.billing import Billing
 from broker.rentals.lifecycle import ENDING, Event, RentalStatus, advance
 from broker.rentals.tables import Rental
+from broker.webhooks.outbox import announce
 
 log = logging.getLogger("gpubroker.rentals")
 
 
 def start_billing(rental: Rental, at: datetime) -> None:
     """The rental is running from `at`: billing starts there (again, after a stop)."""
+    if rental.status != RentalStatus.RUNNING:
+        announce(rental, "rental.running")
     rental.status = advance(rental.status, Event.STARTED)
     rental.started_at = rental.started_at or at
     rental.billed_until = at
@@ -79,6 +82,7 @@ def close(
     finish_action(rental)
     if reason:
         rental.reason = reason
+    announce(rental, f"rental.{target.value}")
 
 
 def begin_action(rental: Rental, action: str, at: datetime) -> None:

@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from broker import ledger
+from broker.budget import service as budget
 from broker.db import Database
 from broker.domain_errors import Conflict, NoCapacity, ProviderFailed
 from broker.rentals.accounting import (
@@ -61,21 +62,11 @@ class RentalActions:
 
     def terminate(self, account_id: str, rental_id: str) -> Rental:
         """End it at the provider, bill to the second, release the rest. Twice is harmless."""
-        now = self.clock()
-
-        def begin(session: Session) -> tuple[Rental, bool]:
-            rental, replay = lock_for(session, rental_id, account_id, Action.TERMINATE)
-            if replay:
-                return rental, False
-            if rental.handle is None or rental.provider is None:
-                # Nothing to call: a placement still under way terminates what it lands on.
-                close(session, rental, RentalStatus.TERMINATED, now, "terminated by the user")
-            else:
-                begin_action(rental, Action.TERMINATE, now)
-            session.add(rental)
-            return rental, rental.action is not None
-
-        rental, call = self.db.transact(begin)
+        # Without an instance there is nothing to call: a placement still under way terminates
+        # what it lands on.
+        rental, call = self._begin(
+            account_id, rental_id, Action.TERMINATE, self._end_as(RentalStatus.TERMINATED)
+        )
         if not call:
             return rental
         provider, handle = rental.provider or "", rental.handle or ""
@@ -93,27 +84,13 @@ class RentalActions:
         except ProviderError as exc:
             self._abandon(rental)
             raise provider_failed(provider, exc) from None
-        return self._finish(
-            rental,
-            lambda session, locked: close(
-                session, locked, RentalStatus.TERMINATED, self.clock(), "terminated by the user"
-            ),
-        )
+        return self._finish(rental, self._end_as(RentalStatus.TERMINATED))
 
     def stop(self, account_id: str, rental_id: str) -> Rental:
-        now = self.clock()
+        def no_instance(_: Session, rental: Rental) -> None:
+            raise Conflict(f"rental {rental.id} has no instance to stop yet")
 
-        def begin(session: Session) -> tuple[Rental, bool]:
-            rental, replay = lock_for(session, rental_id, account_id, Action.STOP)
-            if replay:
-                return rental, False
-            if rental.handle is None or rental.provider is None:
-                raise Conflict(f"rental {rental_id} has no instance to stop yet")
-            begin_action(rental, Action.STOP, now)
-            session.add(rental)
-            return rental, True
-
-        rental, call = self.db.transact(begin)
+        rental, call = self._begin(account_id, rental_id, Action.STOP, no_instance)
         if not call:
             return rental
         provider = rental.provider or ""
@@ -124,12 +101,7 @@ class RentalActions:
             if isinstance(exc, NotSupported):
                 raise Conflict(f"{provider} cannot stop this rental: {exc.message}") from None
             raise provider_failed(provider, exc) from None
-        return self._finish(
-            rental,
-            lambda session, locked: close(
-                session, locked, RentalStatus.STOPPED, self.clock(), "stopped by the user"
-            ),
-        )
+        return self._finish(rental, self._end_as(RentalStatus.STOPPED))
 
     def start(self, account_id: str, rental_id: str) -> Rental:
         """Resume a stopped rental: a new hold first (refused if the credit does not cover it), then
@@ -142,6 +114,7 @@ class RentalActions:
                 raise Conflict(f"rental {rental_id} has no instance to start")
             amount = hold_for(rental.price_per_hour, self.min_hold_seconds)
             rental.hold_id = ledger.place_hold(session, account_id, amount, ref=rental.id).id
+            budget.check_hold(session, account_id, amount, now)
             rental.status = advance(rental.status, Event.START)
             rental.reason = None
             begin_action(rental, Action.START, now)
@@ -168,6 +141,36 @@ class RentalActions:
                 start_billing(locked, self.clock())
 
         return self._finish(rental, started)
+
+    def _begin(
+        self,
+        account_id: str,
+        rental_id: str,
+        action: Action,
+        no_instance: Callable[[Session, Rental], None],
+    ) -> tuple[Rental, bool]:
+        """Lock the rental and mark `action` in flight; the rental, and whether the provider is
+        to be called (not for a replay, nor after `no_instance` dealt with a rental that has no
+        instance yet)."""
+        now = self.clock()
+
+        def begin(session: Session) -> tuple[Rental, bool]:
+            rental, replay = lock_for(session, rental_id, account_id, action)
+            if replay:
+                return rental, False
+            if rental.handle is None or rental.provider is None:
+                no_instance(session, rental)
+            else:
+                begin_action(rental, action, now)
+            session.add(rental)
+            return rental, rental.action is not None
+
+        return self.db.transact(begin)
+
+    def _end_as(self, status: RentalStatus) -> Callable[[Session, Rental], None]:
+        """Close a locked rental as `status`, by the user's action, now."""
+        reason = f"{status.value} by the user"
+        return lambda session, locked: close(session, locked, status, self.clock(), reason)
 
     def _finish(self, marked: Rental, apply: Callable[[Session, Rental], None]) -> Rental:
         """Record an action's outcome with `apply`, if the action is still the one in flight

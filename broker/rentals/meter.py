@@ -6,6 +6,11 @@ two ticks. A rental whose hold and the account's available credit together canno
 next tick is stopped at its provider (terminated where the provider cannot stop) and billed to
 that moment: a customer is never run into debt, and every cent charged is a ledger entry.
 
+The same tick enforces each rental's limits (`broker.rentals.limits`: billing stops at the second
+a duration or cost limit is reached, the last charge prorated; an idle rental is flagged) and the
+account's monthly budget (`broker.budget`: charges capped at what the month has left), then ends
+the rentals that reached one, with `reason` naming it.
+
 A tick locks in the broker's one order (the batch's accounts, then their holds, then the
 rentals), so it never deadlocks with a user's rent, stop or terminate on the same account; a
 tick that still meets a concurrent transaction's deadlock runs again (`Database.transact`).
@@ -14,21 +19,35 @@ tick that still meets a concurrent transaction's deadlock runs again (`Database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
 from sqlmodel import Session, select
 
+from broker.budget import notices
+from broker.budget.service import left_this_month
 from broker.db import Database, bulk_update
 from broker.ledger_batch import HoldState, lock_holds, move_locked
 from broker.ledger_core import Balances, Move
 from broker.rentals.accounting import begin_action, close, finish_action
 from broker.rentals.billing import Billing, hold_for
 from broker.rentals.lifecycle import Action, RentalStatus, decide
+from broker.rentals.limits import (
+    BUDGET,
+    END_BY,
+    IDLE,
+    MAX_COST,
+    MAX_DURATION,
+    Activity,
+    capped,
+    is_idle,
+)
 from broker.rentals.locking import lock_rental
 from broker.rentals.tables import Rental
+from broker.rentals.view import rental_data
+from broker.webhooks.outbox import emit
 from pricing.dbtypes import table_of
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import NotSupported, RentalProvider
@@ -48,8 +67,23 @@ _BILLING_COLUMNS = [
         "billed_until",
         "charged",
         "last_seen_running_at",
+        "account_id",
+        "earlier_seconds",
+        "earlier_charged",
+        "max_duration_seconds",
+        "max_cost",
+        "idle_timeout_seconds",
+        "last_activity_at",
+        "running_since",
     )
 ]
+CREDIT = "credit"  # why a tick ends a rental: out of credit, or a limit (`limits.END_BY`)
+REASONS = {
+    CREDIT: "stopped: the account ran out of credit",
+    BUDGET: "stopped: the account's monthly budget is spent",
+}
+# Ended where the tick stopped billing them, so the final close charges nothing more.
+BILLED_TO_THE_LIMIT = frozenset({MAX_COST, MAX_DURATION, BUDGET})
 
 
 @dataclass
@@ -68,6 +102,8 @@ class TickPlan:
     amount: int
     need: int
     refill: int
+    account_id: str = ""
+    reached: str | None = None  # a limit this tick reached (`broker.rentals.limits`)
     broke: bool = False
 
     def moves(self, hold: HoldState, state: Balances) -> list[Move]:
@@ -93,6 +129,7 @@ class TickPlan:
 class MeterReport:
     billed: int = 0
     out_of_credit: list[str] = field(default_factory=list)
+    limited: dict[str, str] = field(default_factory=dict)  # rental id -> the limit reached
     stopped: list[str] = field(default_factory=list)
 
 
@@ -105,30 +142,38 @@ class Meter:
         *,
         meter_seconds: float,
         min_hold_seconds: int,
+        activity: Activity | None = None,
+        busy_percent: int = 10,
     ) -> None:
         self.db = db
         self.adapters = adapters
         self.clock = clock
         self.ahead_seconds = max(1, int(2 * meter_seconds))
         self.min_hold_seconds = min_hold_seconds
+        self.activity = activity
+        self.busy_percent = busy_percent
 
     def run(self) -> MeterReport:
         report = MeterReport()
+        if self.activity is not None:  # traffic and busy GPUs, before idleness is judged
+            self.activity.sample(self.adapters, self.busy_percent)
+            self.activity.flush()
         with self.db.session(read_only=True) as session:
             ids = list(session.exec(select(Rental.id).where(Rental.status == RentalStatus.RUNNING)))
-        broke: list[str] = []
+        ending: list[tuple[str, str]] = []
         for start in range(0, len(ids), BATCH):
             batch = ids[start : start + BATCH]
-            broke += self.db.transact(partial(self._tick, ids=batch))
+            ending += self.db.transact(partial(self._tick, ids=batch))
             report.billed += min(BATCH, len(ids) - start)
-        report.out_of_credit = broke
-        for rental_id in broke:
-            if self.stop_for_credit(rental_id):
+        report.out_of_credit = [rental_id for rental_id, why in ending if why == CREDIT]
+        report.limited = {rental_id: why for rental_id, why in ending if why != CREDIT}
+        for rental_id, why in ending:
+            if self.end(rental_id, why):
                 report.stopped.append(rental_id)
         return report
 
-    def _tick(self, session: Session, ids: list[str]) -> list[str]:
-        """Bill one batch of rentals in one transaction; returns those out of credit."""
+    def _tick(self, session: Session, ids: list[str]) -> list[tuple[str, str]]:
+        """Bill one batch of rentals in one transaction; returns those to end, and why."""
         now = self.clock()
         running = (_rentals.c.id.in_(ids), _rentals.c.status == RentalStatus.RUNNING)
         hold_ids = session.connection().execute(
@@ -146,27 +191,43 @@ class Meter:
                 continue
             seen = min(now, rental.last_seen_running_at or now)
             billing = Billing(rental.billed_seconds, rental.billed_until, rental.charged)
-            after, amount = billing.advance(rental.price_per_hour, seen)
+            tick = capped(
+                rental.price_per_hour,
+                billing,
+                seen,
+                earlier_seconds=rental.earlier_seconds,
+                earlier_charged=rental.earlier_charged,
+                max_duration_seconds=rental.max_duration_seconds,
+                max_cost=rental.max_cost,
+            )
+            idle = is_idle(
+                rental.idle_timeout_seconds, rental.running_since, rental.last_activity_at, now
+            )
             plans[rental.hold_id] = TickPlan(
                 rental.id,
                 rental.charged,
                 rental.billed_seconds,
-                after,
-                amount,
+                tick.after,
+                tick.amount,
                 need=hold_for(rental.price_per_hour, self.ahead_seconds),
                 refill=hold_for(rental.price_per_hour, self.min_hold_seconds),
+                account_id=rental.account_id,
+                reached=tick.reached or (IDLE if idle else None),
             )
+        _cap_to_budgets(session, plans.values(), now)
         moved = move_locked(
             session,
             locked,
             lambda hold, state: plans[hold.id].moves(hold, state) if hold.id in plans else [],
         )
-        broke: list[str] = []
+        ending: list[tuple[str, str]] = []
         updates = []
         for hold_id, plan in plans.items():
             charged = moved[hold_id].charged if hold_id in moved else 0
-            if hold_id not in moved or plan.broke:
-                broke.append(plan.rental_id)
+            if plan.reached is not None:
+                ending.append((plan.rental_id, plan.reached))
+            elif hold_id not in moved or plan.broke:
+                ending.append((plan.rental_id, CREDIT))
             if plan.after.billed_seconds == plan.billed_seconds:
                 continue
             updates.append(
@@ -178,26 +239,34 @@ class Meter:
                 }
             )
         bulk_update(session.connection(), _rentals, "id", updates)
-        return broke
+        notices.after_charges(session, {plan.account_id for plan in plans.values()}, now)
+        return ending
 
-    def stop_for_credit(self, rental_id: str) -> bool:
-        """Stop (or terminate) a rental whose account ran out of credit; True when it ended.
+    def end(self, rental_id: str, why: str = CREDIT) -> bool:
+        """End a rental out of credit or at a limit (`why`); True when it ended.
 
-        Like a user's stop, it marks itself in flight first, so it never races a user's action;
-        a rental with an action under way is left to the next tick.
+        Out of credit, over the budget or idle, it is stopped (terminated where the provider
+        cannot stop); at `max_duration` or `max_cost` it is terminated, billed only to the
+        moment the tick stopped its billing. Like a user's action it marks itself in flight
+        first, so it never races one; a rental with an action under way is left to the next
+        tick, which finds the limit reached again.
         """
         now = self.clock()
+        action = END_BY.get(why, Action.STOP)
 
         def begin(session: Session) -> Rental | None:
             rental = lock_rental(session, rental_id)
-            if not decide(rental.status, rental.action, Action.STOP).proceed:
+            if not decide(rental.status, rental.action, action).proceed:
                 return None
             if not rental.handle or not rental.provider or rental.provider not in self.adapters:
                 log.warning(
-                    "rental %s is out of credit, but %s is not enabled", rental_id, rental.provider
+                    "rental %s is to end (%s), but %s is not enabled",
+                    rental_id,
+                    why,
+                    rental.provider,
                 )
                 return None
-            begin_action(rental, Action.STOP, now)
+            begin_action(rental, action, now)
             session.add(rental)
             return rental
 
@@ -205,16 +274,19 @@ class Meter:
         if marked is None:
             return False
         adapter = self.adapters[marked.provider or ""]
-        ended = RentalStatus.STOPPED
+        ended = RentalStatus.STOPPED if action is Action.STOP else RentalStatus.TERMINATED
         try:
             try:
-                adapter.stop(marked.handle or "")
+                if action is Action.STOP:
+                    adapter.stop(marked.handle or "")
+                else:
+                    adapter.terminate(marked.handle or "")
             except NotSupported:
                 ended = RentalStatus.TERMINATED
                 adapter.terminate(marked.handle or "")
         except ProviderError as exc:
             if not (isinstance(exc, ProviderRefused) and exc.reason == "not_found"):
-                log.warning("could not stop rental %s out of credit: %s", rental_id, exc.message)
+                log.warning("could not end rental %s (%s): %s", rental_id, why, exc.message)
                 self.db.transact(lambda session: _clear(session, marked))
                 return False
 
@@ -222,13 +294,19 @@ class Meter:
             locked = lock_rental(session, rental_id)
             if (locked.action, locked.action_at) != (marked.action, marked.action_at):
                 return False
-            close(session, locked, ended, self.clock(), "stopped: the account ran out of credit")
+            at = self.clock()
+            if why in BILLED_TO_THE_LIMIT and locked.billed_until is not None:
+                at = min(at, locked.billed_until)
+            close(session, locked, ended, at, REASONS.get(why, why))
             session.add(locked)
+            if why in END_BY and why != BUDGET:
+                data = {**rental_data(session, locked), "limit": why}
+                emit(session, locked.account_id, "rental.limit_reached", data)
             return True
 
         if not self.db.transact(finish):
             return False
-        log.info("rental %s %s: out of credit", rental_id, ended)
+        log.info("rental %s %s: %s", rental_id, ended, why)
         return True
 
 
@@ -238,3 +316,18 @@ def _clear(session: Session, marked: Rental) -> None:
     if (locked.action, locked.action_at) == (marked.action, marked.action_at):
         finish_action(locked)
         session.add(locked)
+
+
+def _cap_to_budgets(session: Session, plans: Iterable[TickPlan], now: datetime) -> None:
+    """Charge no account past what its monthly budget has left; a rental of an account whose
+    budget is spent reaches `BUDGET` (its seconds still run on, unbilled, as at zero credit)."""
+    plans = sorted(plans, key=lambda plan: plan.rental_id)
+    left = left_this_month(session, sorted({plan.account_id for plan in plans}), now)
+    for plan in plans:
+        if plan.account_id not in left:
+            continue
+        plan.amount = min(plan.amount, left[plan.account_id])
+        left[plan.account_id] -= plan.amount
+    for plan in plans:
+        if left.get(plan.account_id) == 0 and plan.reached is None:
+            plan.reached = BUDGET

@@ -39,6 +39,7 @@ from broker.rentals.locking import lock_rental
 from broker.rentals.ranking import Blocklist
 from broker.rentals.tables import Placement as PlacementRow
 from broker.rentals.tables import Rental
+from broker.webhooks.outbox import announce
 from pricing.dbtypes import utcnow
 from pricing.offer import Offer
 from providers.base import ProviderError
@@ -125,6 +126,8 @@ def land(rental: Rental, offer: Offer, instance: Instance, now: datetime) -> Non
     rental.earlier_seconds += rental.billed_seconds
     rental.earlier_charged += rental.charged
     rental.billed_seconds, rental.charged = 0, 0
+    if rental.interruptions:  # placed again after a spot interruption
+        announce(rental, "rental.recovered")
     if instance.status is InstanceStatus.RUNNING:
         start_billing(rental, now)
 

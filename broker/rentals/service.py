@@ -27,14 +27,16 @@ from sqlmodel import Session, col, select
 
 from broker import ledger
 from broker.accounts import hash_key
+from broker.budget import service as budget
 from broker.domain_errors import Conflict, DomainError, Invalid, NoCapacity, NotFound
 from broker.ledger_tables import new_id
 from broker.rentals.actions import RentalActions
 from broker.rentals.billing import hold_for
 from broker.rentals.context import RentalContext
 from broker.rentals.lifecycle import RentalStatus
+from broker.rentals.limits import idle_unsupported
 from broker.rentals.placement import Unplaced, place_rental
-from broker.rentals.ranking import Constraints, offered_counts, rank
+from broker.rentals.ranking import Constraints, check_expected_price, offered_counts, rank
 from broker.rentals.request import RentRequest, request_hash
 from broker.rentals.tables import Rental
 from pricing.offer import Offer
@@ -68,6 +70,8 @@ class RentalService(RentalContext, RentalActions):
             if replay is not None:
                 return replay
         candidates = self.candidates(request)
+        if request.limits.idle_timeout_seconds is not None:
+            candidates = self._idle_honoured(candidates, request.workload)
         rental_key = "rk_" + secrets.token_urlsafe(24)
         rental_id = new_id("rnt")
         amount = self._hold_amount(candidates[0])
@@ -77,6 +81,7 @@ class RentalService(RentalContext, RentalActions):
             # inserted: the other way round, the insert's key-share lock on the account would
             # deadlock with a concurrent rent's FOR UPDATE.
             hold = ledger.place_hold(session, account_id, amount, ref=rental_id)
+            budget.check_hold(session, account_id, amount, self.clock())
             rental = Rental(
                 id=rental_id,
                 account_id=account_id,
@@ -86,6 +91,7 @@ class RentalService(RentalContext, RentalActions):
                 recover=request.recover,
                 rental_key_hash=hash_key(rental_key),
                 hold_id=hold.id,
+                **vars(request.limits),
             )
             session.add(rental)
             session.flush()
@@ -130,6 +136,8 @@ class RentalService(RentalContext, RentalActions):
                 )
             if request.max_price is not None and offer.price_per_gpu_hour > request.max_price:
                 raise Conflict(f"offer {offer.id} costs more than max_price per GPU-hour")
+            if request.expected_price is not None:
+                check_expected_price(offer, request.expected_price)
             self._check_workload(offer, request.workload)
             return [offer]
         constraints = request.constraints or Constraints()
@@ -157,6 +165,17 @@ class RentalService(RentalContext, RentalActions):
         if not runnable and first_refusal is not None:
             raise first_refusal
         return runnable
+
+    def _idle_honoured(self, offers: list[Offer], workload: Workload) -> list[Offer]:
+        """The offers where an idle timeout can be told (traffic, or GPU utilisation)."""
+        honoured = [o for o in offers if not idle_unsupported(workload, self.adapters[o.provider])]
+        if not honoured and offers:
+            raise Invalid(
+                "an idle timeout needs traffic through the connect proxy or a backend that "
+                "reports GPU utilisation; this SSH-only workload has neither here",
+                param="idle_timeout_seconds",
+            )
+        return honoured
 
     def _check_workload(self, offer: Offer, workload: Workload) -> None:
         try:

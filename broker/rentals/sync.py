@@ -5,7 +5,8 @@
 - running, still running: it was seen running now (the meter bills up to that moment);
 - running -> interrupted (a spot loss, in each provider's own words): billing ends at the moment
   of loss, the loss feeds the observed interruption rate, and a rental that asked to `recover`
-  is placed again on the next best offer under the same id and connect URL;
+  is placed again on the next best offer under the same id and connect URL (with a policy, on
+  spot until `max_interruptions`, then on on-demand if its `fallback` says so, else no more);
 - running -> failed (the workload died; the provider's words, e.g. its last log lines, kept as
   the reason) or ended or stopped at the provider: billed to the last moment it was seen running.
 A provider that cannot be reached changes nothing: the rental is looked at again next time.
@@ -20,13 +21,14 @@ no rental stays stuck and no hold stays open for a start that never ran.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
 from sqlmodel import Session, col, select
 
 from broker import ledger
+from broker.budget import service as budget
 from broker.rentals import observed
 from broker.rentals.accounting import close, finish_action, start_billing, undo_start
 from broker.rentals.billing import hold_for
@@ -35,8 +37,9 @@ from broker.rentals.lifecycle import Action, Event, RentalStatus, advance
 from broker.rentals.locking import lock_rental
 from broker.rentals.placement import Unplaced, place_rental, ssh_json
 from broker.rentals.ranking import Blocklist, rank
-from broker.rentals.request import constraints_of, workload_of
+from broker.rentals.request import ON_DEMAND, constraints_of, recovery_of, workload_of
 from broker.rentals.tables import Rental
+from pricing.offer import Tier
 from providers.base import ProviderError, ProviderRefused
 from providers.rental import (
     Instance,
@@ -224,12 +227,20 @@ class StatusSync(RentalContext):
             rental = session.get(Rental, rental_id)
         if rental is None or rental.status != RentalStatus.INTERRUPTED:
             return
+        constraints = constraints_of(rental)
+        policy = recovery_of(rental.request)
+        if policy.spot_spent(rental.interruptions):
+            if policy.fallback != ON_DEMAND:
+                why = f"interrupted {rental.interruptions} times (max_interruptions)"
+                self._recovery_failed(rental_id, why)
+                return
+            constraints = replace(constraints, tier=Tier.ON_DEMAND)
         blocked = Blocklist()
         if rental.offer_id:
             blocked.offers.add(rental.offer_id)
         workload = workload_of(rental.request)
         candidates = []
-        for offer in rank(self.catalog.index, constraints_of(rental)):
+        for offer in rank(self.catalog.index, constraints):
             if blocked.blocks(offer) or offer.provider not in self.adapters:
                 continue
             try:
@@ -247,13 +258,14 @@ class StatusSync(RentalContext):
             if locked.status != RentalStatus.INTERRUPTED:
                 return None
             locked.hold_id = ledger.place_hold(session, locked.account_id, amount, ref=rental_id).id
+            budget.check_hold(session, locked.account_id, amount, self.clock())
             locked.status, locked.handle = advance(locked.status, Event.RECOVER), None
             session.add(locked)
             return locked
 
         try:
             locked = self.db.transact(begin)
-        except ledger.InsufficientCredit as short:
+        except (ledger.InsufficientCredit, budget.BudgetExceeded) as short:
             self._recovery_failed(rental_id, short.message)
             return
         if locked is None:

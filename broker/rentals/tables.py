@@ -33,6 +33,11 @@ def _when(*, nullable: bool = True) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
+def serial_key() -> Any:
+    """An auto-incrementing BIGINT primary key (INTEGER on SQLite); None until inserted."""
+    return Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+
+
 class Rental(SQLModel, table=True):
     """One rental: what was asked, where it runs, and how far it has been billed."""
 
@@ -76,6 +81,11 @@ class Rental(SQLModel, table=True):
     earlier_seconds: int = 0
     earlier_charged: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     last_seen_running_at: datetime | None = Field(default=None, sa_column=_when())
+    # Spending limits (broker.rentals.limits): None where not asked for.
+    max_duration_seconds: int | None = None
+    max_cost: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    idle_timeout_seconds: int | None = None
+    last_activity_at: datetime | None = Field(default=None, sa_column=_when())
     running_since: datetime | None = Field(default=None, sa_column=_when())
     interruptions: int = 0
     reason: str | None = Field(default=None, max_length=500)
@@ -98,9 +108,7 @@ class SpotObservation(SQLModel, table=True):
     __tablename__ = "spot_observations"
     __table_args__ = (Index("ix_spot_observations_provider_gpu", "provider", "gpu"),)
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True)
-    )
+    id: int | None = serial_key()
     rental_id: str = Field(max_length=40)
     provider: str = Field(max_length=40)
     gpu: str = Field(max_length=80)
@@ -130,9 +138,7 @@ class Placement(SQLModel, table=True):
         Index("ix_placements_provider_handle", "provider", "handle"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True)
-    )
+    id: int | None = serial_key()
     rental_id: str = Field(max_length=40)
     provider: str = Field(max_length=40)
     offer_id: str = Field(max_length=300)
@@ -148,9 +154,7 @@ class ReconcileRun(SQLModel, table=True):
     __tablename__ = "reconcile_runs"
     __table_args__ = (Index("ix_reconcile_runs_started", "started_at"),)
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True)
-    )
+    id: int | None = serial_key()
     deployment_id: str = Field(max_length=40)
     started_at: datetime = Field(sa_column=_when(nullable=False))
     finished_at: datetime = Field(sa_column=_when(nullable=False))
