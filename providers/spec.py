@@ -12,13 +12,21 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from providers.base import Provider, ProviderConfig
 
 # A simulator's factory: `SimulatorKnobs` (or None for the defaults) in, a FastAPI app out. Both
 # are named loosely here, where neither the kit nor the web framework may be imported.
 SimulatorFactory = Callable[[Any], Any]
+
+
+class SimulatedFlags(TypedDict, total=False):
+    """What `ProviderSpec.simulated` takes beyond the name, title, base URL and adapter."""
+
+    demo_api_key: str
+    tags_instances: bool
+    credentials_once: bool
 
 
 @dataclass(frozen=True)
@@ -54,22 +62,11 @@ class ProviderSpec:
         title: str,
         default_base_url: str | None,
         make_adapter: Callable[[ProviderConfig], Provider],
-        *,
-        demo_api_key: str = "demo-key",
-        tags_instances: bool = False,
-        credentials_once: bool = False,
+        **flags: Unpack[SimulatedFlags],
     ) -> ProviderSpec:
         """A backend whose simulator is `create_simulator` in `providers.simulators.<name>`."""
-        return cls(
-            name=name,
-            title=title,
-            default_base_url=default_base_url,
-            make_adapter=make_adapter,
-            simulator=f"providers.simulators.{name}:create_simulator",
-            demo_api_key=demo_api_key,
-            tags_instances=tags_instances,
-            credentials_once=credentials_once,
-        )
+        simulator = f"providers.simulators.{name}:create_simulator"
+        return cls(name, title, default_base_url, make_adapter, simulator, **flags)
 
     @property
     def make_simulator(self) -> SimulatorFactory | None:

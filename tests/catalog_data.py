@@ -29,19 +29,26 @@ def offer(id: str, provider: str, gpu: str, price: int, **kw: object) -> Offer:
     return Offer(id=id, provider=provider, gpu=gpu, base_price_per_gpu_hour=price, **values)  # type: ignore[arg-type]
 
 
+def spot_offer(
+    id: str, provider: str, gpu: str, price: int, interruption: float, **kw: object
+) -> Offer:
+    """A spot offer whose provider states `interruption` as its interruption probability."""
+    return offer(
+        id,
+        provider,
+        gpu,
+        price,
+        tier=Tier.SPOT,
+        interruption_probability=interruption,
+        interruption_source=InterruptionSource.PROVIDER,
+        **kw,
+    )
+
+
 CATALOG = {
     "alpha": [
         offer("alpha:4090:us", "alpha", "RTX 4090", 400_000, available_count=3),
-        offer(
-            "alpha:4090:eu:spot",
-            "alpha",
-            "RTX 4090",
-            287_000,
-            tier=Tier.SPOT,
-            region="Quebec, CA",
-            interruption_probability=0.02,
-            interruption_source=InterruptionSource.PROVIDER,
-        ),
+        spot_offer("alpha:4090:eu:spot", "alpha", "RTX 4090", 287_000, 0.02, region="Quebec, CA"),
         offer(
             "alpha:h100:8x",
             "alpha",

@@ -15,8 +15,10 @@ from sqlmodel import SQLModel
 
 # Imported for their side effect: registering their tables on SQLModel.metadata.
 from broker import ledger_tables  # noqa: F401
+from broker.budget import tables as budget_tables  # noqa: F401
 from broker.db import make_engine, normalize_url
 from broker.rentals import tables as rental_tables  # noqa: F401
+from broker.webhooks import tables as webhook_tables  # noqa: F401
 from pricing import history_table  # noqa: F401
 
 config = context.config

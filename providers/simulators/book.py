@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -44,6 +45,16 @@ from providers.simulators.workload import WorkloadState
 # A refusal as a provider words it: status, message, error code ("" where it has none).
 Answer = tuple[int, str, str]
 Item = TypeVar("Item")
+
+
+class Provisioning(Protocol):
+    """An instance or rental that waits `knobs.provision_seconds` in a pending status."""
+
+    status: str
+    pending_since: float
+
+
+Booted = TypeVar("Booted", bound=Provisioning)
 
 
 class AccountBook:
@@ -74,6 +85,13 @@ class AccountBook:
         with self.lock:
             self.settle()
             yield
+
+    def provisioned(self, items: Iterable[Booted], pending: str) -> Iterator[Booted]:
+        """The `items` still in status `pending` whose provisioning time has passed."""
+        now = time.monotonic()
+        for item in items:
+            if item.status == pending and now - item.pending_since >= self.knobs.provision_seconds:
+                yield item
 
     def refuse_if_told(self) -> None:
         """Raise the refusal the knobs ordered next, if any, as this provider words it."""

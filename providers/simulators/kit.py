@@ -283,6 +283,12 @@ class RunningServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 def stop_all(servers: Iterable[RunningServer]) -> None:
     """Stop servers together: each takes a tick of its loop to notice, so ask all first."""

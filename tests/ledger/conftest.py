@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
@@ -32,9 +33,8 @@ def standin() -> StripeStandin:
 
 @pytest.fixture(scope="session")
 def standin_server(standin: StripeStandin) -> Iterator[RunningServer]:
-    server = serve_in_thread(standin.app)
-    yield server
-    server.stop()
+    with serve_in_thread(standin.app) as server:
+        yield server
 
 
 @pytest.fixture
@@ -95,9 +95,8 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def live_server(app: FastAPI) -> Iterator[RunningServer]:
     """The app on a real uvicorn on loopback, for tests that need real concurrent HTTP."""
-    server = serve_in_thread(app)
-    yield server
-    server.stop()
+    with serve_in_thread(app) as server:
+        yield server
 
 
 @pytest.fixture
@@ -108,8 +107,33 @@ def admin_headers() -> dict[str, str]:
 NewAccount = Callable[..., dict[str, Any]]
 
 
+AdminPost = Callable[[dict[str, Any], str, dict[str, Any]], httpx.Response]
+
+
 @pytest.fixture
-def new_account(client: TestClient, admin_headers: dict[str, str]) -> NewAccount:
+def admin_post(client: TestClient, admin_headers: dict[str, str]) -> AdminPost:
+    """POST `body` as the operator to `/v1/admin/accounts/{id}/{what}` for `account`."""
+
+    def post(account: dict[str, Any], what: str, body: dict[str, Any]) -> httpx.Response:
+        return client.post(
+            f"/v1/admin/accounts/{account['account_id']}/{what}", json=body, headers=admin_headers
+        )
+
+    return post
+
+
+def assert_wallet(
+    client: TestClient, headers: dict[str, str], balance: str, held: str, available: str
+) -> None:
+    """The wallet behind `headers` shows exactly these amounts, in USD."""
+    wallet = client.get("/v1/wallet", headers=headers).json()
+    assert wallet == {"balance": balance, "held": held, "available": available, "currency": "USD"}
+
+
+@pytest.fixture
+def new_account(
+    client: TestClient, admin_headers: dict[str, str], admin_post: AdminPost
+) -> NewAccount:
     """Create an account through the admin API, optionally granted `credit` USD; returns the
     creation response plus `headers` carrying its key."""
 
@@ -118,11 +142,7 @@ def new_account(client: TestClient, admin_headers: dict[str, str]) -> NewAccount
         assert response.status_code == 201, response.text
         account: dict[str, Any] = response.json()
         if credit is not None:
-            granted = client.post(
-                f"/v1/admin/accounts/{account['account_id']}/credits",
-                json={"amount": credit, "reason": "test credit"},
-                headers=admin_headers,
-            )
+            granted = admin_post(account, "credits", {"amount": credit, "reason": "test credit"})
             assert granted.status_code == 201, granted.text
         account["headers"] = {"Authorization": f"Bearer {account['api_key']}"}
         return account

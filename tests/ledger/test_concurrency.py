@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -17,6 +15,8 @@ from broker import ledger
 from broker.db import Database
 from broker.ledger_tables import Account, Hold
 from providers.simulators.kit import RunningServer
+from tests.ledger.conftest import assert_wallet
+from tests.replicas.conftest import in_parallel
 
 HOLD = 1_000_000  # 1 USD
 RACERS = 200
@@ -25,14 +25,7 @@ FITS = 50
 
 def _race(attempts: Sequence[Callable[[], str]]) -> Counter[str]:
     """Run each attempt in its own thread, all released at the same moment; count outcomes."""
-    barrier = threading.Barrier(len(attempts))
-
-    def run(attempt: Callable[[], str]) -> str:
-        barrier.wait()
-        return attempt()
-
-    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
-        return Counter(pool.map(run, attempts))
+    return Counter(in_parallel(attempts))
 
 
 def _funded_account(db: Database, credit: int) -> str:
@@ -87,13 +80,7 @@ def test_concurrent_holds_over_http_answer_402_with_the_missing_amount(
         return str(response.status_code)
 
     assert _race([attempt] * 20) == Counter({"201": 5, "402": 15})
-    wallet = client.get("/v1/wallet", headers=account["headers"]).json()
-    assert wallet == {
-        "balance": "5.000000",
-        "held": "5.000000",
-        "available": "0.000000",
-        "currency": "USD",
-    }
+    assert_wallet(client, account["headers"], "5.000000", "5.000000", "0.000000")
 
 
 def test_capture_and_release_of_one_hold_race_and_exactly_one_wins(database: Database) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,8 +12,7 @@ from sqlmodel import select
 from broker.accounts import hash_key
 from broker.db import Database
 from broker.ledger_tables import ApiKey
-
-NewAccount = Callable[..., dict[str, Any]]
+from tests.ledger.conftest import AdminPost, NewAccount
 
 
 def _assert_unauthorized(response: Any) -> None:
@@ -82,14 +80,13 @@ def test_a_revoked_key_is_401_and_the_others_keep_working(
 
 
 def test_rotation_issues_a_new_key_and_revokes_the_old_together(
-    client: TestClient, admin_headers: dict[str, str], new_account: NewAccount
+    client: TestClient,
+    admin_headers: dict[str, str],
+    admin_post: AdminPost,
+    new_account: NewAccount,
 ) -> None:
     account = new_account()
-    rotated = client.post(
-        f"/v1/admin/accounts/{account['account_id']}/keys",
-        json={"replaces": account["key_id"]},
-        headers=admin_headers,
-    )
+    rotated = admin_post(account, "keys", {"replaces": account["key_id"]})
     assert rotated.status_code == 201
     new_key = rotated.json()["api_key"]
     _assert_unauthorized(client.get("/v1/wallet", headers=account["headers"]))

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,12 +23,37 @@ from providers.simulators.kit import RunningServer
 from providers.simulators.stripe import StripeStandin, deliver, signed_event
 
 NewAccount = Callable[..., dict[str, Any]]
+Pending = tuple[dict[str, Any], dict[str, Any]]  # an account, its pending top-up
 
 
 def _topup(client: TestClient, headers: dict[str, str], amount: str = "25.00") -> dict[str, Any]:
     response = client.post("/v1/wallet/topups", json={"amount": amount}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pending_topup(client: TestClient, new_account: NewAccount) -> Pending:
+    """A new account and its pending 25.00 USD top-up."""
+    account = new_account()
+    return account, _topup(client, account["headers"])
+
+
+@dataclass
+class Webhook:
+    """Deliveries to the broker's Stripe webhook, signed with the configured secret."""
+
+    client: TestClient
+    secret: str
+
+    def send(self, event: dict[str, Any]) -> httpx.Response:
+        payload, headers = signed_event(event, self.secret)
+        return self.client.post("/v1/stripe/webhook", content=payload, headers=headers)
+
+
+@pytest.fixture
+def webhook(client: TestClient, webhook_secret: str) -> Webhook:
+    return Webhook(client, webhook_secret)
 
 
 def _balance(client: TestClient, headers: dict[str, str]) -> str:
@@ -177,10 +203,12 @@ def test_one_payment_delivered_20_times_concurrently_credits_once(
 
 
 def test_a_forged_or_missing_signature_is_400_and_credits_nothing(
-    client: TestClient, new_account: NewAccount, standin: StripeStandin, webhook_secret: str
+    client: TestClient,
+    pending_topup: Pending,
+    standin: StripeStandin,
+    webhook_secret: str,
 ) -> None:
-    account = new_account()
-    topup = _topup(client, account["headers"])
+    account, topup = pending_topup
     standin.pay(topup["payment_intent_id"])
     payload, headers = signed_event(standin.event(topup["payment_intent_id"]), "whsec_forged")
     forged = client.post("/v1/stripe/webhook", content=payload, headers=headers)
@@ -198,44 +226,30 @@ def test_a_forged_or_missing_signature_is_400_and_credits_nothing(
 
 
 def test_other_events_are_acknowledged_and_credit_nothing(
-    client: TestClient,
-    new_account: NewAccount,
-    standin: StripeStandin,
-    database: Database,
-    webhook_secret: str,
+    webhook: Webhook, pending_topup: Pending, standin: StripeStandin, database: Database
 ) -> None:
-    account = new_account()
-    topup = _topup(client, account["headers"])
+    account, topup = pending_topup
     for event_type in ("payment_intent.created", "payment_intent.payment_failed"):
-        payload, headers = signed_event(
-            standin.event(topup["payment_intent_id"], event_type), webhook_secret
-        )
-        response = client.post("/v1/stripe/webhook", content=payload, headers=headers)
+        response = webhook.send(standin.event(topup["payment_intent_id"], event_type))
         assert response.status_code == 200
         assert response.json()["outcome"] == "ignored"
-    assert _balance(client, account["headers"]) == "0.000000"
+    assert _balance(webhook.client, account["headers"]) == "0.000000"
     with database.session(read_only=True) as session:
         row = session.get(Topup, topup["id"])
     assert row is not None and row.status == "pending"
 
 
 def test_a_payment_for_an_unknown_topup_is_logged_and_credits_nothing(
-    client: TestClient,
-    new_account: NewAccount,
-    standin: StripeStandin,
-    database: Database,
-    webhook_secret: str,
+    webhook: Webhook, pending_topup: Pending, standin: StripeStandin, database: Database
 ) -> None:
-    account = new_account()
-    topup = _topup(client, account["headers"])
+    account, topup = pending_topup
     standin.pay(topup["payment_intent_id"])
     event = standin.event(topup["payment_intent_id"])
     event["data"]["object"]["metadata"] = {"account_id": account["account_id"], "topup_id": "x"}
-    payload, headers = signed_event(event, webhook_secret)
-    response = client.post("/v1/stripe/webhook", content=payload, headers=headers)
+    response = webhook.send(event)
     assert response.status_code == 200
     assert response.json()["outcome"] == "unknown_topup"
-    assert _balance(client, account["headers"]) == "0.000000"
+    assert _balance(webhook.client, account["headers"]) == "0.000000"
     with database.session(read_only=True) as session:
         recorded = session.exec(select(StripeEvent).where(StripeEvent.id == event["id"])).all()
     assert len(recorded) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from broker import ledger
 from broker.db import Database
+from tests.ledger.conftest import AdminPost, NewAccount, assert_wallet
 
-NewAccount = Callable[..., dict[str, Any]]
 DECIMAL = re.compile(r"^-?\d+\.\d{6}$")
 
 
@@ -23,13 +22,7 @@ def test_wallet_shape_and_decimal_strings(
     account = new_account(credit="12.5")
     with database.session() as session:
         ledger.place_hold(session, account["account_id"], 2_250_001, ref="rnt_1")
-    wallet = client.get("/v1/wallet", headers=account["headers"]).json()
-    assert wallet == {
-        "balance": "12.500000",
-        "held": "2.250001",
-        "available": "10.249999",
-        "currency": "USD",
-    }
+    assert_wallet(client, account["headers"], "12.500000", "2.250001", "10.249999")
 
 
 def test_ledger_entries_have_the_documented_shape(
@@ -128,14 +121,10 @@ def test_bad_paging_parameters_are_422(
 
 
 def test_operator_grants_add_credit(
-    client: TestClient, admin_headers: dict[str, str], new_account: NewAccount
+    client: TestClient, admin_post: AdminPost, new_account: NewAccount
 ) -> None:
     account = new_account()
-    response = client.post(
-        f"/v1/admin/accounts/{account['account_id']}/credits",
-        json={"amount": "10.123456", "reason": "welcome"},
-        headers=admin_headers,
-    )
+    response = admin_post(account, "credits", {"amount": "10.123456", "reason": "welcome"})
     assert response.status_code == 201
     body = response.json()
     assert body["entry"]["kind"] == "grant" and body["entry"]["reference"] == "welcome"
@@ -145,14 +134,10 @@ def test_operator_grants_add_credit(
 
 @pytest.mark.parametrize("amount", ["0", "-1", "0.0000001", "abc", "NaN", "1e40", None])
 def test_invalid_grants_are_422_naming_amount(
-    client: TestClient, admin_headers: dict[str, str], new_account: NewAccount, amount: Any
+    client: TestClient, admin_post: AdminPost, new_account: NewAccount, amount: Any
 ) -> None:
     account = new_account()
-    response = client.post(
-        f"/v1/admin/accounts/{account['account_id']}/credits",
-        json={"amount": amount},
-        headers=admin_headers,
-    )
+    response = admin_post(account, "credits", {"amount": amount})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == "amount"
     assert client.get("/v1/wallet", headers=account["headers"]).json()["balance"] == "0.000000"

@@ -6,11 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from broker.rentals.billing import cost_of
 from pricing.money import to_micros
 from tests.rentals.conftest import Broker
 
 MODEL = {"mode": "model", "model": "meta-llama/Llama-3.1-8B-Instruct"}
+
+
+@pytest.fixture
+def broker(make_broker: Callable[..., Broker]) -> Broker:
+    """A broker whose account holds 100 USD."""
+    return make_broker(credit="100.00")
 
 
 def spot_offer(broker: Broker) -> dict[str, Any]:
@@ -33,10 +41,7 @@ def run_then_lose(broker: Broker, body: dict[str, Any]) -> tuple[dict[str, Any],
     return broker.rental(rental["id"]), price
 
 
-def test_interruption_ends_billing_at_the_last_moment_seen_running(
-    make_broker: Callable[..., Broker],
-) -> None:
-    broker = make_broker(credit="100.00")
+def test_interruption_ends_billing_at_the_last_moment_seen_running(broker: Broker) -> None:
     offer = spot_offer(broker)
     assert offer["interruption_source"] == "provider"
     rental, price = run_then_lose(broker, {"offer_id": offer["id"], **MODEL})
@@ -54,10 +59,7 @@ def test_interruption_ends_billing_at_the_last_moment_seen_running(
     broker.invariants()
 
 
-def test_recover_rents_the_next_best_offer_under_the_same_id(
-    make_broker: Callable[..., Broker],
-) -> None:
-    broker = make_broker(credit="100.00")
+def test_recover_rents_the_next_best_offer_under_the_same_id(broker: Broker) -> None:
     offer = spot_offer(broker)
     rental, price = run_then_lose(broker, {"offer_id": offer["id"], "recover": True, **MODEL})
     assert rental["interruptions"] == 1

@@ -17,28 +17,11 @@ from fastapi import FastAPI
 from broker.app import create_app
 from broker.settings import CoreSettings
 from pricing.history import PriceHistory
-from pricing.offer import InterruptionSource, Offer, Tier
-from tests.catalog_data import CATALOG, offer
+from pricing.offer import Offer
+from tests.catalog_data import CATALOG, spot_offer
 
-ALPHA_US_SPOT = offer(
-    "alpha:4090:us:spot",
-    "alpha",
-    "RTX 4090",
-    330_000,
-    tier=Tier.SPOT,
-    interruption_probability=0.04,
-    interruption_source=InterruptionSource.PROVIDER,
-)
-BETA_EU_SPOT = offer(
-    "beta:4090:eu:spot",
-    "beta",
-    "RTX 4090",
-    300_000,
-    tier=Tier.SPOT,
-    region="EU",
-    interruption_probability=0.12,
-    interruption_source=InterruptionSource.PROVIDER,
-)
+ALPHA_US_SPOT = spot_offer("alpha:4090:us:spot", "alpha", "RTX 4090", 330_000, 0.04)
+BETA_EU_SPOT = spot_offer("beta:4090:eu:spot", "beta", "RTX 4090", 300_000, 0.12, region="EU")
 
 SPOT_CATALOG: Mapping[str, list[Offer]] = {
     "alpha": [*CATALOG["alpha"], ALPHA_US_SPOT],

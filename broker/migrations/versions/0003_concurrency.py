@@ -5,7 +5,7 @@ provider is called, per-rental credentials kept encrypted, the deployment that o
 import sqlalchemy as sa
 from alembic import op
 
-from broker.migrations.columns import serial_id
+from broker.migrations.columns import document, key, long_text, moment, serial_id, text, whole
 
 revision, down_revision = "0003", "0002"
 
@@ -13,29 +13,28 @@ revision, down_revision = "0003", "0002"
 def upgrade() -> None:
     # -- lifecycle (actions in flight) --
     with op.batch_alter_table("rentals") as batch:
-        batch.add_column(sa.Column("action", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("action_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(text("action", 16, nullable=True))
+        batch.add_column(moment("action_at", nullable=True))
     # -- ownership, placements and credentials --
     with op.batch_alter_table("rentals") as batch:
-        batch.add_column(sa.Column("upstream_sealed", sa.Text(), nullable=True))
+        batch.add_column(long_text("upstream_sealed", nullable=True))
     op.create_table(
         "deployment",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("deployment_id", sa.String(length=40), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        whole("id"),
+        key("deployment_id"),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "placements",
         serial_id(),
-        sa.Column("rental_id", sa.String(length=40), nullable=False),
-        sa.Column("provider", sa.String(length=40), nullable=False),
-        sa.Column("offer_id", sa.String(length=300), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=True),
-        sa.Column("handle", sa.String(length=300), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
+        key("rental_id"),
+        text("provider", 40),
+        text("offer_id", 300),
+        moment("started_at"),
+        text("outcome", 16, nullable=True),
+        text("handle", 300, nullable=True),
+        moment("finished_at", nullable=True),
     )
     with op.batch_alter_table("placements") as batch:
         batch.create_index("ix_placements_rental", ["rental_id"], unique=False)
@@ -44,11 +43,10 @@ def upgrade() -> None:
     op.create_table(
         "reconcile_runs",
         serial_id(),
-        sa.Column("deployment_id", sa.String(length=40), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("findings", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        key("deployment_id"),
+        moment("started_at"),
+        moment("finished_at"),
+        document("findings"),
     )
     with op.batch_alter_table("reconcile_runs") as batch:
         batch.create_index("ix_reconcile_runs_started", ["started_at"], unique=False)

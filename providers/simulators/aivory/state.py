@@ -212,12 +212,9 @@ class AivoryState(AccountBook):
 
     def settle(self) -> None:
         """Move every provisioning rental whose time has come to running."""
-        now = time.monotonic()
-        for rental in self.rentals.values():
-            ready_at = rental.pending_since + self.knobs.provision_seconds
-            if rental.status == "provisioning" and now >= ready_at:
-                rental.status = "running"
-                rental.running_since = ready_at
+        for rental in self.provisioned(self.rentals.values(), "provisioning"):
+            rental.status = "running"
+            rental.running_since = rental.pending_since + self.knobs.provision_seconds
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
@@ -54,6 +54,30 @@ def _squash(name: str) -> str:
     return _NOT_ALNUM.sub("", name.lower())
 
 
+class SearchQuery(BaseModel):
+    """The marketplace search's query string (camelCase names, as ComputeGPU spells them)."""
+
+    gpu: str | None = None
+    max_price: float | None = Field(None, alias="maxPrice")
+    min_vram: float | None = Field(None, alias="minVram")
+    ollama_model: str | None = Field(None, alias="ollamaModel")
+    instance_type: str | None = Field(None, alias="instanceType")
+    pricing_tier: str | None = Field(None, alias="pricingTier")
+    sort: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    offset: int = 0
+
+    def matches(self, listing: Listing) -> bool:
+        return (
+            (self.gpu is None or _squash(self.gpu) in _squash(listing.gpu_model))
+            and (self.max_price is None or listing.price_per_hour <= self.max_price)
+            and (self.min_vram is None or listing.vram_gb >= self.min_vram)
+            and (self.ollama_model is None or self.ollama_model in listing.ollama_models)
+            and (self.instance_type is None or listing.instance_type == self.instance_type)
+            and (self.pricing_tier is None or listing.pricing_tier == self.pricing_tier)
+        )
+
+
 class ComputeGpuState(AccountBook):
     """The simulated provider's listings and cloud types, plus what it has been asked."""
 
@@ -73,36 +97,15 @@ class ComputeGpuState(AccountBook):
         super().record(request)
         self.last_query[request.url.path] = dict(request.query_params)
 
-    def search(
-        self,
-        *,
-        gpu: str | None = None,
-        max_price: float | None = None,
-        min_vram: float | None = None,
-        ollama_model: str | None = None,
-        instance_type: str | None = None,
-        pricing_tier: str | None = None,
-        sort: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        offset: int = 0,
-    ) -> dict[str, object]:
-        if offset == 0:
+    def search(self, query: SearchQuery) -> dict[str, object]:
+        if query.offset == 0:
             for listing in self.listings:
                 listing.price_per_hour = self.knobs.drift(listing.price_per_hour)
-        matches = [
-            listing
-            for listing in self.listings
-            if (gpu is None or _squash(gpu) in _squash(listing.gpu_model))
-            and (max_price is None or listing.price_per_hour <= max_price)
-            and (min_vram is None or listing.vram_gb >= min_vram)
-            and (ollama_model is None or ollama_model in listing.ollama_models)
-            and (instance_type is None or listing.instance_type == instance_type)
-            and (pricing_tier is None or listing.pricing_tier == pricing_tier)
-        ]
-        if sort == "price":
+        matches = [listing for listing in self.listings if query.matches(listing)]
+        if query.sort == "price":
             matches.sort(key=lambda listing: listing.price_per_hour)
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
-        offset = max(0, offset)
+        limit = max(1, min(query.limit, MAX_PAGE_SIZE))
+        offset = max(0, query.offset)
         return {
             "listings": [listing.to_json() for listing in matches[offset : offset + limit]],
             "total": len(matches),
@@ -187,28 +190,8 @@ def create_simulator(knobs: SimulatorKnobs | None = None) -> FastAPI:
     app.mount(f"{OLLAMA_PROXY}/{{instance_id}}", workload)
 
     @app.get("/api/v1/marketplace/search", dependencies=[Depends(state.record)])
-    async def search(
-        gpu: str | None = None,
-        maxPrice: float | None = None,
-        minVram: float | None = None,
-        ollamaModel: str | None = None,
-        instanceType: str | None = None,
-        pricingTier: str | None = None,
-        sort: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        offset: int = 0,
-    ) -> dict[str, object]:
-        return state.search(
-            gpu=gpu,
-            max_price=maxPrice,
-            min_vram=minVram,
-            ollama_model=ollamaModel,
-            instance_type=instanceType,
-            pricing_tier=pricingTier,
-            sort=sort,
-            limit=limit,
-            offset=offset,
-        )
+    async def search(query: Annotated[SearchQuery, Query()]) -> dict[str, object]:
+        return state.search(query)
 
     @app.get("/api/v1/gpu/types", dependencies=[Depends(state.record)])
     async def gpu_types() -> dict[str, object]:

@@ -18,7 +18,10 @@ from typing import Any
 from providers.simulators.book import Answer, known, new_id, refuse_if_told
 from providers.simulators.computegpu.seed import GpuType, Listing
 from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
+from providers.simulators.lifecycle import Holding, boot_again, gpu_count_allowed, still_live
 
+# Phases an instance never leaves: no pause, stop or start from them.
+ENDED = ("preempted", "destroyed")
 OLLAMA_PROXY = "/api/v1/ollama"
 SSH_HOST = "ssh.computegpu.com"
 FIRST_SSH_PORT = 22000
@@ -98,7 +101,7 @@ class SimRental:
 
 
 @dataclass
-class SimPod:
+class SimPod(Holding):
     """One GPU cloud pod. `phase` is the stored status; reads settle it against the clock."""
 
     id: str
@@ -113,8 +116,6 @@ class SimPod:
     started_at: datetime
     boot_started: float
     phase: str = "deploying"
-    holds_gpus: bool = True
-    ended_at: datetime | None = None
     meter: Meter = field(default_factory=Meter)
 
     def settle(self, provision_seconds: float) -> None:
@@ -207,12 +208,9 @@ class RentalBook:
         gpu_type = next((item for item in self.gpu_types if item.gpu_type == body["gpuType"]), None)
         if gpu_type is None:
             raise SimError(*gone)
-        if not 1 <= count <= gpu_type.max_count:
-            raise SimError(400, f"gpuCount must be between 1 and {gpu_type.max_count}.")
+        gpu_count_allowed(count, gpu_type.max_count, "gpuCount")
         price = self._price(gpu_type, bid_per_gpu, spot=spot)
-        if not gpu_type.available or gpu_type.free_gpus < count:
-            raise SimError(*short)
-        self._take(gpu_type, count)
+        self._take(gpu_type, count, short)
         pod = SimPod(
             id=new_id("", 7),
             gpu_type=gpu_type,
@@ -236,19 +234,15 @@ class RentalBook:
 
     def pause(self, pod_id: str) -> SimPod:
         pod = self.pod(pod_id)
-        if pod.phase in ("preempted", "destroyed"):
-            raise SimError(409, f"Instance is {pod.phase}.")
+        still_live(pod, ENDED)
         pod.meter.pause()
         pod.phase = "paused"
         return pod
 
     def resume(self, pod_id: str) -> SimPod:
         pod = self.pod(pod_id)
-        if pod.phase in ("preempted", "destroyed"):
-            raise SimError(409, f"Instance is {pod.phase}.")
-        if pod.phase == "paused":
-            pod.phase = "deploying"
-            pod.boot_started = time.monotonic()
+        still_live(pod, ENDED)
+        boot_again(pod, "paused", "deploying")
         return pod
 
     def destroy(self, pod_id: str) -> SimPod:
@@ -306,12 +300,14 @@ class RentalBook:
         if pod.ended_at is None:
             pod.ended_at = datetime.now(UTC)
         pod.phase = phase
-        if pod.holds_gpus:
-            pod.holds_gpus = False
+        if pod.let_go():
             pod.gpu_type.free_gpus += pod.gpu_count
             pod.gpu_type.available = pod.gpu_type.free_gpus > 0
 
     @staticmethod
-    def _take(gpu_type: GpuType, count: int) -> None:
+    def _take(gpu_type: GpuType, count: int, short: Answer) -> None:
+        """Take `count` GPUs of the type; `short` refuses when fewer are free."""
+        if not gpu_type.available or gpu_type.free_gpus < count:
+            raise SimError(*short)
         gpu_type.free_gpus -= count
         gpu_type.available = gpu_type.free_gpus > 0

@@ -17,7 +17,10 @@ from typing import Any
 from providers.simulators.book import Answer, known, new_id, refuse_if_told
 from providers.simulators.empiriolabs.seed import CatalogItem
 from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
+from providers.simulators.lifecycle import boot_again, gpu_count_allowed, still_live
 
+# Phases an instance never leaves: no pause, stop or start from them.
+ENDED = ("destroyed", "failed")
 # Refusal kinds as EmpirioLabs words them: status, message, error type.
 REFUSALS: dict[Refusal, Answer] = {
     "capacity": (409, "No GPUs of this type are available right now.", "capacity_exhausted"),
@@ -91,12 +94,7 @@ class InstanceBook:
             )
         refuse_if_told(self.knobs, REFUSALS)
         item = known(self.items, gpu_slug, f"No GPU with slug '{gpu_slug}'.", "not_found")
-        if not 1 <= gpu_count <= item.max_gpus:
-            raise SimError(
-                400, f"gpu_count must be between 1 and {item.max_gpus}.", "invalid_request_error"
-            )
-        if not item.available or item.available_count < gpu_count:
-            raise SimError(*REFUSALS["capacity"])
+        gpu_count_allowed(gpu_count, item.max_gpus, "gpu_count", "invalid_request_error")
         self._take(item, gpu_count)
         instance = SimInstance(
             id=new_id("gi_", 8),
@@ -119,18 +117,14 @@ class InstanceBook:
 
     def stop(self, instance_id: str) -> SimInstance:
         instance = self.get(instance_id)
-        if instance.phase in ("destroyed", "failed"):
-            raise SimError(409, f"Instance is {instance.phase}.", "conflict")
+        still_live(instance, ENDED, "conflict")
         instance.phase = "stopped"
         return instance
 
     def start(self, instance_id: str) -> SimInstance:
         instance = self.get(instance_id)
-        if instance.phase in ("destroyed", "failed"):
-            raise SimError(409, f"Instance is {instance.phase}.", "conflict")
-        if instance.phase == "stopped":
-            instance.phase = "provisioning"
-            instance.boot_started = time.monotonic()
+        still_live(instance, ENDED, "conflict")
+        boot_again(instance, "stopped", "provisioning")
         return instance
 
     def destroy(self, instance_id: str) -> SimInstance:
@@ -152,6 +146,9 @@ class InstanceBook:
         return list(self.instances.values())
 
     def _take(self, item: CatalogItem, count: int) -> None:
+        """Take `count` GPUs of the item, or refuse for capacity when fewer are free."""
+        if not item.available or item.available_count < count:
+            raise SimError(*REFUSALS["capacity"])
         item.available_count -= count
         item.available = item.available_count > 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TypedDict
 
 from providers.simulators.stock import Stocked
 
@@ -167,12 +168,9 @@ def seed_catalog(seed: int) -> FluenceCatalog:
     rng = random.Random(seed)
     plans = [
         ContainerPlan(
-            id=f"plan_{rng.getrandbits(40):010x}",
-            gpu=gpu,
-            gpu_count=count,
+            **_drawn(rng, "plan", gpu, count),
             vcpus=vcpus,
             memory_gb=ram_gb,
-            price=_plan_price(rng, gpu, count),
             location_ids=location_ids,
             free=CONTAINER_CAPACITY if available else 0,
         )
@@ -190,12 +188,9 @@ def _options(
 ) -> list[MachineOption]:
     return [
         MachineOption(
-            id=f"opt_{rng.getrandbits(40):010x}",
-            gpu=gpu,
-            gpu_count=count,
+            **_drawn(rng, "opt", gpu, count),
             provider=provider,
             location_id=location_id,
-            price=_plan_price(rng, gpu, count),
             os_options=os_options,
         )
         for gpu, count, placements in table
@@ -203,5 +198,16 @@ def _options(
     ]
 
 
-def _plan_price(rng: random.Random, gpu: GpuKind, count: int) -> float:
-    return round(round(rng.uniform(gpu.low, gpu.high), 2) * count, 2)
+class Drawn(TypedDict):
+    """What every plan and option draws from the seed: its id, then its price."""
+
+    id: str
+    gpu: GpuKind
+    gpu_count: int
+    price: float
+
+
+def _drawn(rng: random.Random, prefix: str, gpu: GpuKind, count: int) -> Drawn:
+    drawn_id = f"{prefix}_{rng.getrandbits(40):010x}"
+    price = round(round(rng.uniform(gpu.low, gpu.high), 2) * count, 2)
+    return Drawn(id=drawn_id, gpu=gpu, gpu_count=count, price=price)

@@ -271,14 +271,9 @@ class FluenceState(AccountBook):
 
     def settle(self) -> None:
         """Move every PENDING instance whose provisioning time has passed to ACTIVE or FAILED."""
-        now = time.monotonic()
-        for instance in self.instances.values():
-            if (
-                instance.status == "PENDING"
-                and now - instance.pending_since >= self.knobs.provision_seconds
-            ):
-                instance.status = "FAILED" if instance.doomed else "ACTIVE"
-                if instance.doomed:
-                    self._release(instance)
-                elif instance.family == CONTAINERS:
-                    instance.external_ports = self.listeners.open(instance.id, len(instance.ports))
+        for instance in self.provisioned(self.instances.values(), "PENDING"):
+            instance.status = "FAILED" if instance.doomed else "ACTIVE"
+            if instance.doomed:
+                self._release(instance)
+            elif instance.family == CONTAINERS:
+                instance.external_ports = self.listeners.open(instance.id, len(instance.ports))

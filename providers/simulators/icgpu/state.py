@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from providers.simulators.book import AccountBook, Answer, known, new_id
 from providers.simulators.icgpu.seed import GpuTier, seed_tiers
 from providers.simulators.kit import Refusal, SimError, SimulatorKnobs, rfc3339
+from providers.simulators.lifecycle import Holding
 
 PAGE_LIMIT = 3
 SIM_HOST = "127.0.0.1"
@@ -39,8 +40,8 @@ def _rfc3339(moment: datetime | None) -> str | None:
 
 
 @dataclass
-class SimInstance:
-    """One instance; `holds_gpu` while it has taken one of its tier's free GPUs."""
+class SimInstance(Holding):
+    """One instance; it holds capacity while it has taken one of its tier's free GPUs."""
 
     id: str
     name: str
@@ -51,8 +52,6 @@ class SimInstance:
     created_at: datetime
     pending_since: float
     status: str = "pending"
-    holds_gpu: bool = True
-    ended_at: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         running = self.status == "running"
@@ -233,7 +232,7 @@ class IcGpuState(AccountBook):
 
     def _resume(self, instance: SimInstance) -> None:
         self._take(instance.tier)
-        instance.holds_gpu = True
+        instance.holds_capacity = True
         instance.status = "pending"
         instance.pending_since = time.monotonic()
         instance.ended_at = None
@@ -246,18 +245,12 @@ class IcGpuState(AccountBook):
 
     @staticmethod
     def _release(instance: SimInstance) -> None:
-        if instance.holds_gpu:
+        if instance.let_go():
             instance.tier.available += 1
-            instance.holds_gpu = False
 
     def settle(self) -> None:
-        now = time.monotonic()
-        for instance in self.instances.values():
-            if (
-                instance.status == "pending"
-                and now - instance.pending_since >= self.knobs.provision_seconds
-            ):
-                instance.status = "running"
+        for instance in self.provisioned(self.instances.values(), "pending"):
+            instance.status = "running"
 
 
 def read_create_request(body: Any) -> CreateRequest:
