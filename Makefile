@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make demo PORT=8001 HOST=0.0.0.0` to serve elsewhere than 127.0.0.1:8000.
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
 demo: $(STAMP)
-	$(VENV)/bin/gpubroker serve --demo
+	$(VENV)/bin/gpubroker serve --demo --host $(HOST) --port $(PORT)
 
 # PostgreSQL, Chromium and a Docker engine, installed or started where missing (needs root then).
 test-deps:

@@ -1,183 +1,166 @@
-"""CLI commands for renting and for the wallet: `rent`, `rentals`, `status`, `stop`, `start`,
-`terminate`, `wallet`. They are clients of a running broker (GPUBROKER_URL, GPUBROKER_API_KEY)."""
+"""Rental commands: `rentals`, `status`, `stop`, `start`, `terminate` (`rent` is in
+`broker.cli_rent`). Each action prints one line; `--json` prints the rental as the API does."""
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from broker.client import BrokerClient, BrokerError
+from broker import cli_output as out
+from broker.cli_output import Column, Format, JsonOption, money
+from broker.client import BrokerError, Client, calls
+from broker.client.calls import Call
+from broker.schemas.rentals import Rental
 
-console = Console()
-TERMINAL = ("running", "stopped", "interrupted", "terminated", "failed")
-
-
-def _call(method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        with BrokerClient() as client:
-            return client.request(method, path, **kwargs)
-    except BrokerError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(code=1) from None
+NOT_FOUND = "list your rentals with `gpubroker rentals`"
+INTERRUPTED = 130  # the shell's status for Ctrl-C
 
 
-def _show(rental: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(rental, indent=2))
-        return
-    table = Table(show_header=False, box=None)
-    for field in (
-        "id",
-        "status",
-        "provider",
-        "offer_id",
-        "gpu",
-        "gpu_count",
-        "tier",
-        "region",
-        "price_per_hour",
-        "hold",
-        "cost",
-        "started_at",
-        "ended_at",
-        "reason",
-    ):
-        if rental.get(field) is not None:
-            table.add_row(f"[bold]{field}[/bold]", str(rental[field]))
-    if rental.get("ssh"):
-        table.add_row("[bold]ssh[/bold]", rental["ssh"].get("command", ""))
-    table.add_row("[bold]connect[/bold]", rental["connect_url"])
-    if rental.get("rental_key"):
-        table.add_row("[bold]rental_key[/bold]", rental["rental_key"] + "  (shown once)")
-    console.print(table)
-    for attempt in rental.get("attempts", []):
-        console.print(f"  tried {attempt['offer_id']}: {attempt['error']} ({attempt['message']})")
+def limits(rental: Rental) -> str:
+    """The rental's spending limits in short: `2h max, $5.00 max, idle 30m`."""
+    parts = [
+        rental.max_duration_seconds and f"{out.duration(rental.max_duration_seconds)} max",
+        rental.max_cost is not None and f"{money(rental.max_cost)} max",
+        rental.idle_timeout_seconds and f"idle {out.duration(rental.idle_timeout_seconds)}",
+    ]
+    return ", ".join(part for part in parts if part) or "-"
 
 
-def rent(
-    offer_id: Annotated[
-        str | None, typer.Argument(help="An offer id from `gpubroker offers`.")
-    ] = None,
-    gpu: Annotated[list[str] | None, typer.Option("--gpu", help="GPU model; repeatable.")] = None,
-    gpu_count: Annotated[int, typer.Option()] = 1,
-    max_price: Annotated[str | None, typer.Option(help="Hard cap, USD per GPU-hour.")] = None,
-    spot: Annotated[bool, typer.Option("--spot", help="Spot offers only.")] = False,
-    on_demand: Annotated[bool, typer.Option("--on-demand", help="On-demand offers only.")] = False,
-    region: Annotated[str | None, typer.Option()] = None,
-    provider: Annotated[list[str] | None, typer.Option("--provider")] = None,
-    mode: Annotated[str | None, typer.Option(help="model, template, custom or ssh.")] = None,
-    image: Annotated[str | None, typer.Option()] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    template: Annotated[str | None, typer.Option()] = None,
-    port: Annotated[list[int] | None, typer.Option("--port", help="Repeatable.")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="NAME=value; repeatable.")] = None,
-    ssh_key: Annotated[str | None, typer.Option()] = None,
-    recover: Annotated[bool, typer.Option(help="Re-rent automatically after a spot loss.")] = False,
-    idempotency_key: Annotated[str | None, typer.Option(help="Safe retries.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is running.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Rent an offer, or the cheapest offer that starts among those matching constraints."""
-    body: dict[str, Any] = {"recover": recover}
-    if offer_id:
-        body["offer_id"] = offer_id
+def summary(rental: Rental) -> str:
+    """One line saying where a rental stands."""
+    where = f"{rental.gpu_count}x {rental.gpu or '-'} on {rental.provider or '-'}"
+    line = f"{rental.id} {rental.status}: {where}"
+    if rental.status in ("terminated", "failed"):
+        line += f"; final cost {money(rental.cost)}"
+        if rental.billed_seconds:
+            line += f" ({out.duration(rental.billed_seconds)} billed)"
+    elif rental.status == "stopped":
+        line += f"; billing paused, cost so far {money(rental.cost)}"
     else:
-        body.update(
-            gpu=gpu or None,
-            gpu_count=gpu_count,
-            region=region,
-            providers=provider or [],
-            tier="spot" if spot else "on_demand" if on_demand else "any",
-        )
-    if max_price:
-        body["max_price"] = max_price
-    variables = dict(item.split("=", 1) for item in env or [] if "=" in item)
-    workload = {
-        "mode": mode,
-        "image": image,
-        "model": model,
-        "template": template,
-        "ports": port or [],
-        "env": variables,
-        "ssh_key": ssh_key,
-    }
-    body.update({k: v for k, v in workload.items() if v not in (None, [], {})})
-    body = {k: v for k, v in body.items() if v is not None}
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    rental = _call("POST", "/v1/rentals", json=body, headers=headers)
-    if wait and rental["status"] not in TERMINAL:
-        with console.status(f"{rental['id']} on {rental['provider']}: provisioning") as spinner:
-            while rental["status"] not in TERMINAL:
-                time.sleep(2)
-                key = rental.get("rental_key")
-                rental = _call("GET", f"/v1/rentals/{rental['id']}")
-                rental["rental_key"] = key
-                spinner.update(f"{rental['id']} on {rental['provider']}: {rental['status']}")
-    _show(rental, as_json)
+        line += f" at {money(rental.price_per_hour, '/h')}; cost so far {money(rental.cost)}"
+    if rental.reason:
+        line += f" ({rental.reason})"
+    return line
 
 
+@out.lists
 def rentals(
+    view: out.View,
     status: Annotated[str | None, typer.Option(help="Only rentals in this status.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Your rentals, newest first."""
-    result = _call("GET", "/v1/rentals", params={"status": status} if status else {})
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
+    shown, more = out.listing(view.fmt, calls.rentals(status, view.page_size), view.every)
+    if out.shown_as_json({"object": "list", "data": shown}, view.fmt):
         return
-    table = Table(header_style="bold")
-    for column in ("id", "status", "gpu", "provider", "price/h", "cost", "created"):
-        table.add_column(column)
-    for r in result["data"]:
-        table.add_row(
-            r["id"],
-            r["status"],
-            f"{r['gpu_count']}x {r['gpu'] or '-'}",
-            r["provider"] or "-",
-            r["price_per_hour"],
-            r["cost"],
-            r["created_at"][:19],
-        )
-    console.print(table)
+    columns = [Column("ID", whole=True), Column("STATUS"), Column("GPU"), Column("PROVIDER")]
+    columns += out.numeric("PRICE", "COST")
+    columns += [Column("LIMITS"), Column("CREATED")]
+    rows = [
+        [
+            r.id,
+            r.status + (f" ({r.reason})" if r.reason else ""),
+            f"{r.gpu_count}x {r.gpu or '-'}",
+            r.provider or "-",
+            money(r.price_per_hour, "/h"),
+            money(r.cost),
+            limits(r),
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+        for r in shown
+    ]
+    out.table(columns, rows, view.fmt, wide=view.wide)
+    out.footer(len(shown), more, "no rentals" + (f" {status}" if status else ""), view.fmt)
 
 
-def status(rental_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(rental_id: str, as_json: JsonOption = False) -> None:
     """One rental in full."""
-    _show(_call("GET", f"/v1/rentals/{rental_id}"), as_json)
-
-
-def stop(rental_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Pause a rental where its provider can (billing stops)."""
-    _show(_call("POST", f"/v1/rentals/{rental_id}/stop"), as_json)
-
-
-def start(rental_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Resume a stopped rental."""
-    _show(_call("POST", f"/v1/rentals/{rental_id}/start"), as_json)
-
-
-def terminate(rental_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """End a rental for good; prints its final cost."""
-    _show(_call("DELETE", f"/v1/rentals/{rental_id}"), as_json)
-
-
-def wallet(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Balance, held and available credit."""
-    result = _call("GET", "/v1/wallet")
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
+    fmt = out.output_format(None, as_json)
+    rental = out.ask(fmt, calls.rental(rental_id), NOT_FOUND)
+    if out.shown_as_json(rental, fmt):
         return
-    console.print(
-        f"balance {result['balance']} USD, held {result['held']}, "
-        f"available [bold]{result['available']}[/bold]"
+    ssh = rental.ssh.get("command") if rental.ssh else None
+    out.fields(
+        [
+            ("id", rental.id),
+            ("status", rental.status + (f" ({rental.reason})" if rental.reason else "")),
+            ("provider", rental.provider),
+            ("offer", rental.offer_id),
+            ("gpu", f"{rental.gpu_count}x {rental.gpu or '-'}"),
+            ("tier", rental.tier),
+            ("region", rental.region),
+            ("price", money(rental.price_per_hour, "/h")),
+            ("hold", money(rental.hold)),
+            ("cost", money(rental.cost)),
+            ("billed", out.duration(rental.billed_seconds) if rental.billed_seconds else None),
+            ("limits", limits(rental)),
+            ("started", rental.started_at.isoformat() if rental.started_at else None),
+            ("ended", rental.ended_at.isoformat() if rental.ended_at else None),
+            ("ssh", str(ssh) if ssh else None),
+            ("connect", rental.connect_url),
+        ]
     )
+    for attempt in rental.attempts:
+        out.say(f"tried {attempt.offer_id}: {attempt.error} ({attempt.message or ''})")
+
+
+def wait_running(client: Client, rental: Rental, fmt: Format) -> Rental:
+    """Wait, telling each change of status on stderr, until `rental` runs. Ctrl-C ends the
+    waiting, not the rental, and says how to check on it or end it."""
+    note = out.note
+    note(f"waiting for {rental.id} to run (Ctrl-C stops waiting, not the rental)...")
+    seen = [rental.status]
+
+    def progress(current: Rental) -> None:
+        if current.status != seen[-1]:
+            seen.append(current.status)
+            note(f"{current.id}: {current.status}")
+
+    try:
+        return client.wait(rental.id, "running", timeout=3600, interval=2.0, on_poll=progress)
+    except KeyboardInterrupt:
+        note(
+            f"stopped waiting; rental {rental.id} goes on (and is billed once running). "
+            f"Check it with `gpubroker status {rental.id}`, end it with "
+            f"`gpubroker terminate {rental.id}`"
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    except TimeoutError:
+        note(f"{rental.id} is still not running; check with `gpubroker status {rental.id}`")
+        raise typer.Exit(out.API_ERROR) from None
+    except BrokerError as error:
+        raise out.failed(error, fmt, NOT_FOUND) from None
+
+
+def _act(call: Call[Rental], as_json: bool, wait: bool = False) -> None:
+    fmt = out.output_format(None, as_json)
+    with out.broker(fmt, NOT_FOUND) as client:
+        rental = client.send(call)
+        if wait and rental.status != "running":
+            rental = wait_running(client, rental, fmt)
+    if not out.shown_as_json(rental, fmt):
+        out.say(summary(rental))
+
+
+def stop(rental_id: str, as_json: JsonOption = False) -> None:
+    """Pause a rental where its provider can (billing stops)."""
+    _act(calls.stop(rental_id), as_json)
+
+
+def start(
+    rental_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is running.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Resume a stopped rental."""
+    _act(calls.start(rental_id), as_json, wait)
+
+
+def terminate(rental_id: str, as_json: JsonOption = False) -> None:
+    """End a rental for good; prints its final cost."""
+    _act(calls.terminate(rental_id), as_json)
 
 
 def register(app: typer.Typer) -> None:
-    for command in (rent, rentals, status, stop, start, terminate, wallet):
+    for command in (rentals, status, stop, start, terminate):
         app.command()(command)

@@ -73,7 +73,14 @@ class Sealer:
 
     def seal(self, upstream: Upstream) -> str:
         plain = json.dumps({"base_url": upstream.base_url, "headers": dict(upstream.headers)})
+        return self.seal_text(plain)
+
+    def seal_text(self, plain: str) -> str:
         return self._multi.encrypt(plain.encode()).decode()
+
+    def open_text(self, sealed: str) -> str:
+        """The plain text; `InvalidToken` when no configured key opens it."""
+        return self._multi.decrypt(sealed.encode()).decode()
 
     def open(self, sealed: str) -> tuple[Upstream, str | None]:
         """The credentials, and the row's new sealed text when it was sealed with an old key.

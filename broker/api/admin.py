@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from broker import accounts, ledger
 from broker.api import usd_amount
+from broker.api.openapi import errors
 from broker.api.params import text
 from broker.api.wallet import EntryOut, Wallet
 from broker.auth import get_db, require_admin
@@ -19,7 +20,12 @@ from broker.db import Database
 from broker.ledger_tables import ApiKey
 from broker.rentals.tables import ReconcileRun
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 404, 409, 422),
+)
 
 MAX_GRANT = 1_000_000_000_000_000  # one billion USD: far from BIGINT's limit
 GrantAmount = Annotated[int, usd_amount(decimals=6, minimum=1, maximum=MAX_GRANT)]

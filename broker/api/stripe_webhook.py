@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from broker import topups
+from broker.api.openapi import errors
 from broker.auth import get_app_settings, get_db
 from broker.db import Database
 
@@ -28,7 +29,7 @@ class WebhookOut(BaseModel):
     outcome: topups.Outcome
 
 
-@router.post("/v1/stripe/webhook", response_model=WebhookOut)
+@router.post("/v1/stripe/webhook", response_model=WebhookOut, responses=errors(400, 503))
 async def stripe_webhook(
     request: Request,
     stripe_signature: str | None = Header(None),

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from broker import ledger, topups
 from broker.api import usd_amount
 from broker.api.errors import invalid
+from broker.api.openapi import errors
 from broker.auth import current_account, get_app_settings, get_db
 from broker.db import Database
 from broker.ledger_tables import Account, LedgerEntry
@@ -82,10 +84,25 @@ class TopupOut(BaseModel):
     status: str
     client_secret: str
     payment_intent_id: str | None
+    checkout_url: str | None = Field(
+        None, description="Where to pay, when the operator set GPUBROKER_STRIPE_CHECKOUT_URL"
+    )
     created_at: datetime
 
 
-@router.get("", response_model=Wallet)
+def checkout_url(
+    settings: CoreSettings, payment_intent_id: str | None, client_secret: str
+) -> str | None:
+    """The operator's checkout page for this PaymentIntent, if one is configured."""
+    template = settings.stripe_checkout_url
+    if not template or payment_intent_id is None:
+        return None
+    return template.replace("{payment_intent_id}", quote(payment_intent_id, safe="")).replace(
+        "{client_secret}", quote(client_secret, safe="")
+    )
+
+
+@router.get("", response_model=Wallet, responses=errors(401))
 def get_wallet(
     account: Account = Depends(current_account), db: Database = Depends(get_db)
 ) -> Wallet:
@@ -93,7 +110,7 @@ def get_wallet(
         return Wallet.of(ledger.balances(session, account.id))
 
 
-@router.get("/ledger", response_model=EntryPage)
+@router.get("/ledger", response_model=EntryPage, responses=errors(401, 422))
 def get_ledger(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
@@ -116,7 +133,12 @@ def get_ledger(
     )
 
 
-@router.post("/topups", status_code=201, response_model=TopupOut)
+@router.post(
+    "/topups",
+    status_code=201,
+    response_model=TopupOut,
+    responses=errors(401, 409, 422, 502, 503),
+)
 def create_topup(
     body: TopupIn,
     idempotency_key: str | None = Header(None, min_length=1, max_length=255),
@@ -133,5 +155,6 @@ def create_topup(
         status=topup.status,
         client_secret=created.client_secret,
         payment_intent_id=topup.payment_intent_id,
+        checkout_url=checkout_url(settings, topup.payment_intent_id, created.client_secret),
         created_at=topup.created_at,
     )

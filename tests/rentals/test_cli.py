@@ -56,13 +56,15 @@ def test_rent_wait_list_and_terminate(served: tuple[Broker, dict[str, str]]) -> 
             "--env",
             "GREETING=hi",
             "--wait",
+            "--yes",
             "--json",
         ],
         env=env,
     )
     assert rented.exit_code == 0, rented.output
-    rental = json.loads(rented.output[rented.output.index("{") :])
+    rental = json.loads(rented.stdout)
     assert rental["status"] == "running" and rental["rental_key"].startswith("rk_")
+    assert f"rental key (shown once, keep it): {rental['rental_key']}" in rented.stderr
 
     listed = runner.invoke(cli, ["rentals"], env=env)
     assert rental["id"] in listed.output and "running" in listed.output
@@ -71,13 +73,18 @@ def test_rent_wait_list_and_terminate(served: tuple[Broker, dict[str, str]]) -> 
     wallet = runner.invoke(cli, ["wallet"], env=env)
     assert "available" in wallet.output
 
-    ended = runner.invoke(cli, ["terminate", rental["id"], "--json"], env=env)
-    assert json.loads(ended.output)["status"] == "terminated"
+    ended = runner.invoke(cli, ["terminate", rental["id"]], env=env)
+    (line,) = ended.stdout.splitlines()
+    assert line.startswith(f"{rental['id']} terminated:") and "final cost $" in line
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_rent_by_constraints_that_match_nothing(served: tuple[Broker, dict[str, str]]) -> None:
     _, env = served
-    result = CliRunner().invoke(cli, ["rent", "--gpu", "H200", "--max-price", "0.01"], env=env)
+    result = CliRunner().invoke(
+        cli, ["rent", "--gpu", "H200", "--max-price", "0.01", "--yes"], env=env
+    )
     assert result.exit_code == 1
-    assert "no_capacity" in result.output and "max_price" in result.output
+    assert "no offer matches these constraints now" in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert "no_capacity" in line and "max_price" in line and "gpubroker offers" in line

@@ -18,8 +18,12 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
+from broker.app import create_app
 from broker.settings import CoreSettings
 from providers.simulators.kit import serve_in_thread
+from providers.simulators.stripe import StripeStandin
+from providers.simulators.stripe_checkout import add_checkout
+from tests.brokers import open_account, sim_adapters, start_sims, stop_sims
 from tests.web.spot_catalog import spot_broker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,6 +79,35 @@ def broker(
         assert granted.status_code == 201, granted.text
     yield Broker(server.url, app, account["api_key"], static_providers)
     server.stop()
+
+
+@pytest.fixture
+def live(make_settings: Callable[..., CoreSettings]) -> Iterator[Broker]:
+    """A broker renting through every provider simulator, with the Stripe stand-in and its pay
+    page for top-ups, and an account holding 50 USD. No background jobs: tests run the status
+    sync themselves."""
+    sims = start_sims()
+    standin = StripeStandin()
+    stripe = serve_in_thread(standin.app)
+    settings = make_settings(
+        providers=",".join(sims),
+        stripe_api_key="sk_test_web",
+        stripe_webhook_secret="whsec_web",
+        stripe_api_base=stripe.url,
+        stripe_checkout_url=f"{stripe.url}/checkout/{{payment_intent_id}}",
+    )
+    app = create_app(settings, adapters=sim_adapters(sims, 2.0), start_jobs=False)
+    app.state.refresher.refresh_all()
+    server = serve_in_thread(app)
+    add_checkout(standin, f"{server.url}/v1/stripe/webhook", "whsec_web")
+    with httpx.Client(base_url=server.url) as client:
+        account = open_account(client, "50.00")
+    try:
+        yield Broker(server.url, app, account["api_key"], {"stripe": standin})
+    finally:
+        server.stop()
+        stripe.stop()
+        stop_sims(sims)
 
 
 @dataclass

@@ -125,7 +125,7 @@ def test_api_key_shows_the_wallet_and_rentals_and_stays_in_the_session(
         assert request.url.startswith(broker.url + "/"), request.url
         if "authorization" in request.all_headers():
             keyed.append(urlsplit(request.url).path)
-    assert keyed and set(keyed) <= {"/v1/wallet", "/v1/rentals"}
+    assert keyed and set(keyed) <= {"/v1/wallet", "/v1/rentals", "/v1/wallet/ledger"}
 
     page.reload()
     expect(page.locator("#wallet-balance")).to_have_text("12.500000 USD")
@@ -172,7 +172,7 @@ def test_rentals_missing_or_listed_with_status_and_cost(broker: Broker, tab: Tab
     def answer(route: Route) -> None:
         route.fulfill(**answers[0])
 
-    page.route("**/v1/rentals", answer)
+    page.route(re.compile(r"/v1/rentals(\?.*)?$"), answer)
     page.goto(broker.url + "/")
     page.fill("#api-key", broker.api_key)
     page.click("#key-use")
@@ -182,7 +182,7 @@ def test_rentals_missing_or_listed_with_status_and_cost(broker: Broker, tab: Tab
     answers.pop(0)
     page.reload()
     cells = page.locator("#rentals-table tbody tr[data-rental-id=rnt_1] td")
-    expect(cells).to_have_count(8)
+    expect(cells).to_have_count(10)
     expect(cells.nth(1)).to_have_text("running")
     expect(cells.nth(2)).to_have_text("2\N{MULTIPLICATION SIGN} <b>RTX 4090</b>")
     expect(cells.nth(6)).to_have_text("1.234567")

@@ -1,43 +1,49 @@
-// The signed-in part: the account's wallet and rentals, refreshed while the key is set.
-//
-// Rentals may not be served by every broker version: a 404 on the list says so plainly.
+// The signed-in part: the wallet with its burn rate, the rentals, the ledger and top-ups,
+// refreshed while the key is set.
 
-import { apiGet, clearKey, errorMessage, getKey, setKey } from "./api.js";
-import { cell, el, localTime, setRows, setStatus } from "./dom.js";
+import { apiGet, apiSend, clearKey, errorMessage, getKey, setKey } from "./api.js";
+import { Pager, byId, cell, duration, el, localTime, numCell, setStatus, tableBody, usd } from "./dom.js";
+import { RentalsView } from "./rentals.js";
 
 const REFRESH_MS = 10_000;
-const STATUSES = new Set(["provisioning", "running", "stopped", "interrupted", "terminated", "failed"]);
+const SOON_MS = 1_000; // while a rental is on its way to running
+const SETTLING = new Set(["provisioning"]);
+const LEDGER_PAGE = 20;
 
-function rentalRow(rental) {
-  const status = el("span", { class: "rental-status" }, rental.status);
-  if (STATUSES.has(rental.status)) {
-    status.classList.add(rental.status);
-  }
-  const count = rental.gpu_count && rental.gpu_count > 1 ? `${rental.gpu_count}× ` : "";
+// USD per hour of everything running now, and how long the available credit lasts at that rate.
+export function burn(rentals, available) {
+  const rate = rentals
+    .filter((rental) => rental.status === "running")
+    .reduce((sum, rental) => sum + Number(rental.price_per_hour), 0);
+  const seconds = rate > 0 ? (Number(available) / rate) * 3600 : null;
+  return { rate, seconds };
+}
+
+function ledgerRow(entry) {
   return el(
     "tr",
-    { "data-rental-id": rental.id },
-    cell(rental.id, "id"),
-    el("td", {}, status),
-    cell(`${count}${rental.gpu ?? "-"}`),
-    cell(rental.provider),
-    cell(rental.tier),
-    cell(rental.price_per_hour, "num"),
-    cell(rental.cost, "num"),
-    cell(localTime(rental.started_at || rental.created_at)),
+    { "data-entry-id": entry.id },
+    el("td", { "data-sort": entry.created_at }, localTime(entry.created_at)),
+    cell(entry.kind),
+    numCell(entry.amount),
+    numCell(entry.balance_after),
+    numCell(entry.held_after),
+    cell(entry.reference, "id"),
   );
 }
 
 export class AccountView {
   constructor() {
-    this.section = document.getElementById("account");
-    this.status = document.getElementById("account-status");
-    this.rentalsStatus = document.getElementById("rentals-status");
-    this.rentalsTable = document.getElementById("rentals-table");
-    this.form = document.getElementById("key-form");
-    this.input = document.getElementById("api-key");
-    this.forget = document.getElementById("key-forget");
+    Object.assign(this, byId({ section: "account", status: "account-status", form: "key-form", input: "api-key" }));
+    Object.assign(this, byId({ forget: "key-forget", topupForm: "topup-form", topupStatus: "topup-status" }));
+    this.ledger = new Pager(tableBody("ledger-table"), {
+      id: "ledger-more",
+      label: "More entries",
+      onMore: () => this.loadLedger(true),
+    });
+    this.rentals = new RentalsView(() => this.refresh());
     this.timer = null;
+    this.soon = null;
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       const key = this.input.value.trim();
@@ -50,6 +56,10 @@ export class AccountView {
     this.forget.addEventListener("click", () => {
       clearKey();
       this.stop();
+    });
+    this.topupForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.topup();
     });
   }
 
@@ -69,44 +79,85 @@ export class AccountView {
     this.timer = null;
     this.section.hidden = true;
     this.forget.hidden = true;
-    for (const id of ["wallet-balance", "wallet-held", "wallet-available"]) {
+    for (const id of ["wallet-balance", "wallet-held", "wallet-available", "burn-rate", "time-left"]) {
       document.getElementById(id).textContent = "-";
     }
-    setRows(this.rentalsTable.querySelector("tbody"), []);
+    this.rentals.clear();
+    this.ledger.clear();
   }
 
   async refresh() {
-    await Promise.all([this.refreshWallet(), this.refreshRentals()]);
+    const [wallet, rentals] = await Promise.all([this.refreshWallet(), this.rentals.refresh()]);
+    this.showBurn(wallet, rentals);
+    await this.loadLedger(false);
+    if (this.timer && rentals && rentals.some((r) => SETTLING.has(r.status)) && !this.soon) {
+      this.soon = setTimeout(() => {
+        this.soon = null;
+        this.refresh();
+      }, SOON_MS);
+    }
   }
 
   async refreshWallet() {
     const result = await apiGet("/v1/wallet", [], { auth: true });
     if (!result.ok) {
       setStatus(this.status, errorMessage(result), true);
-      return;
+      return null;
     }
     const wallet = result.body;
     document.getElementById("wallet-balance").textContent = `${wallet.balance} ${wallet.currency}`;
     document.getElementById("wallet-held").textContent = wallet.held;
     document.getElementById("wallet-available").textContent = wallet.available;
     setStatus(this.status, `updated ${new Date().toLocaleTimeString()}`);
+    return wallet;
   }
 
-  async refreshRentals() {
-    const result = await apiGet("/v1/rentals", [], { auth: true });
-    if (result.status === 404) {
-      this.rentalsTable.hidden = true;
-      setStatus(this.rentalsStatus, "rentals are not available on this broker");
+  showBurn(wallet, rentals) {
+    const rateNode = document.getElementById("burn-rate");
+    const leftNode = document.getElementById("time-left");
+    if (!wallet || !rentals) {
+      rateNode.textContent = "-";
+      leftNode.textContent = "-";
       return;
     }
+    const { rate, seconds } = burn(rentals, wallet.available);
+    rateNode.textContent = `${usd(rate)}/h`;
+    leftNode.textContent = seconds === null ? "nothing running" : `${duration(seconds)} at this rate`;
+  }
+
+  async loadLedger(more) {
+    const params = this.ledger.params([["limit", String(LEDGER_PAGE)]], more);
+    const result = await apiGet("/v1/wallet/ledger", params, { auth: true });
+    const status = document.getElementById("ledger-status");
     if (!result.ok) {
-      this.rentalsTable.hidden = true;
-      setStatus(this.rentalsStatus, errorMessage(result), true);
+      setStatus(status, errorMessage(result), true);
       return;
     }
-    const rentals = result.body.data || [];
-    setRows(this.rentalsTable.querySelector("tbody"), rentals.map(rentalRow));
-    this.rentalsTable.hidden = rentals.length === 0;
-    setStatus(this.rentalsStatus, rentals.length ? "" : "no rentals yet");
+    this.ledger.show(result.body, ledgerRow, more);
+    setStatus(status, this.ledger.body.rows.length ? "" : "no entries yet");
+  }
+
+  // A Stripe PaymentIntent for the amount; the wallet is credited when the payment succeeds.
+  async topup() {
+    const amount = this.topupForm.elements.namedItem("amount").value.trim();
+    const link = document.getElementById("topup-pay");
+    link.hidden = true;
+    setStatus(this.topupStatus, "creating the payment…");
+    const result = await apiSend("POST", "/v1/wallet/topups", { amount }, { idempotencyKey: crypto.randomUUID() });
+    if (!result.ok) {
+      setStatus(this.topupStatus, errorMessage(result), true);
+      return;
+    }
+    const topup = result.body;
+    if (topup.checkout_url) {
+      link.href = topup.checkout_url;
+      link.hidden = false;
+      setStatus(this.topupStatus, `Payment of ${usd(topup.amount, 2)} created (${topup.payment_intent_id}): pay it, and the balance updates here.`);
+    } else {
+      setStatus(
+        this.topupStatus,
+        `Payment of ${usd(topup.amount, 2)} created (${topup.payment_intent_id}); complete it with Stripe (client secret issued to this account). The balance updates when it succeeds.`,
+      );
+    }
   }
 }

@@ -4,6 +4,8 @@
 import { AccountView } from "./account.js";
 import { loadGpus } from "./gpus.js";
 import { OffersView } from "./offers.js";
+import { RentDialog } from "./rent.js";
+import { sortable } from "./sort.js";
 import { SpotView } from "./spot.js";
 
 function main() {
@@ -14,7 +16,12 @@ function main() {
     const query = new URLSearchParams([...offers.params(), ...spot.params()]).toString();
     window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
   };
-  offers = new OffersView(syncUrl);
+  for (const table of document.querySelectorAll("table.sortable-table")) {
+    sortable(table);
+  }
+  const account = new AccountView();
+  const dialog = new RentDialog(() => account.start());
+  offers = new OffersView(syncUrl, (offer) => dialog.open(offer));
   spot = new SpotView(syncUrl);
   offers.restore(params);
   spot.restore(params);
@@ -26,7 +33,7 @@ function main() {
     },
     onChart: (gpu) => spot.choose(gpu),
   }).then((rows) => spot.setGpus(rows));
-  new AccountView().start();
+  account.start();
 }
 
 main();

@@ -1,7 +1,7 @@
 // The GPU overview (`GET /v1/gpus`): one row per model, with shortcuts to its offers and chart.
 
 import { apiGet, errorMessage } from "./api.js";
-import { cell, el, setRows, setStatus } from "./dom.js";
+import { cell, el, setRows, setStatus, tableBody } from "./dom.js";
 
 function gpuRow(row, { onOffers, onChart }) {
   const actions = el("td");
@@ -28,7 +28,6 @@ function gpuRow(row, { onOffers, onChart }) {
 
 // Load and show the overview; resolves to its rows (empty when the request failed).
 export async function loadGpus(handlers) {
-  const table = document.getElementById("gpus-table");
   const status = document.getElementById("gpus-status");
   const result = await apiGet("/v1/gpus");
   if (!result.ok) {
@@ -36,7 +35,7 @@ export async function loadGpus(handlers) {
     return [];
   }
   const rows = result.body.data;
-  setRows(table.querySelector("tbody"), rows.map((row) => gpuRow(row, handlers)));
+  setRows(tableBody("gpus-table"), rows.map((row) => gpuRow(row, handlers)));
   setStatus(status, rows.length ? "" : "the catalog is empty: no provider has reported offers yet");
   return rows;
 }

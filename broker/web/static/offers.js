@@ -2,15 +2,15 @@
 // filtered view can be shared as a link, and re-queried as the user types.
 
 import { apiGet, errorMessage } from "./api.js";
-import { cell, el, percent, setRows, setStatus } from "./dom.js";
+import { Pager, byId, cell, el, numCell, percent, setStatus, tableBody } from "./dom.js";
 
 const FIELDS = [
   "gpu", "provider", "region", "tier", "max_price", "min_vram", "gpu_count", "min_gpu_count",
-  "max_interruption", "instance_type", "available", "sort", "limit",
+  "max_interruption", "instance_type", "available", "slices", "model", "sort", "limit",
 ];
 // Fields the API takes more than once; the form holds them comma-separated.
 const REPEATABLE = new Set(["gpu", "provider"]);
-const DEFAULTS = { available: "true", sort: "price" };
+const DEFAULTS = { available: "true", slices: "false", sort: "price" };
 const TYPING_PAUSE_MS = 250;
 
 // AWS's Spot Instance Advisor buckets, as the API's `risk_bucket`.
@@ -24,25 +24,62 @@ export function riskBucket(probability) {
   return ">20%";
 }
 
-function offerRow(offer) {
+// "1/8 of a card" for a share that is a unit fraction, else a percentage.
+export function shareOfCard(fraction) {
+  const parts = Math.round(1 / fraction);
+  if (parts > 1 && Math.abs(parts * fraction - 1) < 1e-6) {
+    return `1/${parts} of a card`;
+  }
+  return `${Math.round(fraction * 100)}% of a card`;
+}
+
+export function riskText(offer) {
+  if (offer.tier !== "spot") {
+    return "on-demand: not interrupted by the provider";
+  }
+  const p = offer.interruption_probability ?? 0;
+  return `${percent(p)} chance per hour of losing the instance (${riskBucket(p)})`;
+}
+
+function gpuCell(offer) {
+  const node = el("td", {}, offer.gpu);
+  if (offer.slice) {
+    const share = offer.gpu_fraction ? `, ${shareOfCard(offer.gpu_fraction)}` : "";
+    node.append(
+      " ",
+      el("span", { class: "slice", title: "part of a card, not a whole GPU" }, `slice: ${offer.slice}${share}`),
+    );
+  }
+  if (offer.models && offer.models.length) {
+    node.append(el("span", { class: "models" }, `serves ${offer.models.join(", ")}`));
+  }
+  return node;
+}
+
+function offerRow(offer, onRent) {
   const provider = el("td", {}, offer.provider);
   if (offer.stale) {
     provider.append(el("span", { class: "stale", title: "last refresh failed" }, "stale"));
   }
   const spot = offer.tier === "spot";
+  const rent = el("button", { type: "button", class: "rent" }, "Rent");
+  rent.disabled = !offer.available;
+  rent.addEventListener("click", () => onRent(offer));
+  const probability = offer.interruption_probability ?? 0;
   return el(
     "tr",
-    { "data-offer-id": offer.id },
-    cell(offer.gpu),
-    cell(offer.gpu_count, "num"),
-    cell(`${offer.vram_gb} GB`, "num"),
-    cell(offer.price_per_gpu_hour, "num"),
-    cell(offer.effective_price_per_gpu_hour, "num"),
+    { "data-offer-id": offer.id, class: offer.slice ? "is-slice" : null },
+    gpuCell(offer),
+    numCell(offer.gpu_count),
+    numCell(`${offer.vram_gb} GB`, offer.vram_gb),
+    numCell(offer.price_per_gpu_hour),
+    numCell(offer.effective_price_per_gpu_hour),
     cell(spot ? "spot" : "on-demand"),
-    cell(spot ? `${percent(offer.interruption_probability)} (${riskBucket(offer.interruption_probability)})` : "-", "num"),
+    spot ? numCell(`${percent(probability)} (${riskBucket(probability)})`, probability) : numCell("-", 0),
     provider,
     cell(offer.region),
     cell(offer.id, "id"),
+    el("td", {}, rent),
   );
 }
 
@@ -53,22 +90,22 @@ function providerProblems(providers) {
 }
 
 export class OffersView {
-  constructor(onFiltersChange) {
-    this.form = document.getElementById("offer-filters");
-    this.table = document.getElementById("offers-table");
-    this.body = this.table.querySelector("tbody");
-    this.status = document.getElementById("offers-status");
-    this.more = document.getElementById("offers-more");
+  constructor(onFiltersChange, onRent) {
+    this.onRent = onRent;
     this.onFiltersChange = onFiltersChange;
+    Object.assign(this, byId({ form: "offer-filters", table: "offers-table", status: "offers-status" }));
+    this.pages = new Pager(tableBody("offers-table"), {
+      id: "offers-more",
+      label: "More offers",
+      onMore: () => this.load(true),
+    });
     this.sequence = 0;
-    this.cursor = null;
     this.timer = null;
     this.form.addEventListener("input", () => this.schedule());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.filtersChanged();
     });
-    this.more.addEventListener("click", () => this.load(true));
   }
 
   field(name) {
@@ -120,33 +157,21 @@ export class OffersView {
   async load(append) {
     this.sequence += 1;
     const sequence = this.sequence;
-    const params = this.params();
-    if (append && this.cursor) {
-      params.push(["cursor", this.cursor]);
-    }
     this.table.dataset.state = "loading";
-    const result = await apiGet("/v1/offers", params);
+    const result = await apiGet("/v1/offers", this.pages.params(this.params(), append));
     if (sequence !== this.sequence) {
       return;
     }
     if (!result.ok) {
-      setRows(this.body, []);
-      this.more.hidden = true;
+      this.pages.clear();
       setStatus(this.status, errorMessage(result), true);
       this.table.dataset.state = "error";
       return;
     }
-    const rows = result.body.data.map(offerRow);
-    if (append) {
-      this.body.append(...rows);
-    } else {
-      setRows(this.body, rows);
-    }
-    this.cursor = result.body.next_cursor;
-    this.more.hidden = !this.cursor;
-    const shown = this.body.rows.length;
+    this.pages.show(result.body, (offer) => offerRow(offer, this.onRent), append);
+    const shown = this.pages.body.rows.length;
     const notes = providerProblems(result.body.providers);
-    const summary = `${shown} offer${shown === 1 ? "" : "s"}${this.cursor ? " (more available)" : ""}`;
+    const summary = `${shown} offer${shown === 1 ? "" : "s"}${this.pages.cursor ? " (more available)" : ""}`;
     setStatus(this.status, [summary, ...notes].join(" · "));
     this.table.dataset.state = "ready";
   }

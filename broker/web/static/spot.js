@@ -3,7 +3,7 @@
 
 import { apiGet, errorMessage } from "./api.js";
 import { colorClass, drawChart, providerSteps } from "./chart.js";
-import { cell, el, percent, setRows, setStatus } from "./dom.js";
+import { byId, cell, el, percent, setRows, setStatus, tableBody } from "./dom.js";
 
 const DEFAULT_RANGE = "24";
 const HOUR_MS = 3600 * 1000;
@@ -33,7 +33,10 @@ async function fetchHistory(gpu, since) {
 }
 
 function comparisonRow(row, cheapest) {
-  const isCheapest = cheapest && row.spot_offer_id === cheapest.spot_offer_id;
+  const isCheapest =
+    cheapest &&
+    row.spot_offer_id === cheapest.spot_offer_id &&
+    row.on_demand_offer_id === cheapest.on_demand_offer_id;
   return el(
     "tr",
     { class: isCheapest ? "cheapest" : null },
@@ -49,6 +52,24 @@ function comparisonRow(row, cheapest) {
   );
 }
 
+// Which is the better deal now, said plainly: on-demand when no spot offer's effective price
+// (its price with interruptions counted) beats the cheapest on-demand price.
+export function verdict(rows, cheapest, onDemandWins) {
+  const spotRows = rows.filter((r) => r.spot_price !== null && r.effective_price !== null);
+  const bestSpot = spotRows.reduce((best, r) => (best === null || Number(r.effective_price) < Number(best.effective_price) ? r : best), null);
+  const onDemand = rows.filter((r) => r.on_demand_price !== null);
+  const bestOnDemand = onDemand.reduce((best, r) => (best === null || Number(r.on_demand_price) < Number(best.on_demand_price) ? r : best), null);
+  const wins = onDemandWins ?? (bestOnDemand !== null && (bestSpot === null || Number(bestOnDemand.on_demand_price) <= Number(bestSpot.effective_price)));
+  if (wins && bestOnDemand) {
+    const against = bestSpot ? `the best spot costs ${bestSpot.effective_price} effective` : "no spot offer is available";
+    return `on-demand wins: ${bestOnDemand.provider}, ${bestOnDemand.region}, ${bestOnDemand.on_demand_price} on-demand; ${against}`;
+  }
+  if (bestSpot) {
+    return `cheapest useful spot hour: ${bestSpot.provider}, ${bestSpot.region}, ${bestSpot.effective_price} effective`;
+  }
+  return cheapest ? `cheapest: ${cheapest.provider}, ${cheapest.region}, ${cheapest.effective_price}` : "no offer available now";
+}
+
 function cheapestOnDemand(rows) {
   const prices = rows.map((r) => r.on_demand_price).filter((p) => p !== null).map(Number);
   return prices.length ? Math.min(...prices) : null;
@@ -56,12 +77,9 @@ function cheapestOnDemand(rows) {
 
 export class SpotView {
   constructor(onSelectionChange) {
-    this.select = document.getElementById("spot-gpu");
-    this.range = document.getElementById("spot-range");
-    this.chart = document.getElementById("spot-chart");
-    this.legend = document.getElementById("spot-legend");
-    this.status = document.getElementById("spot-status");
-    this.body = document.querySelector("#spot-table tbody");
+    Object.assign(this, byId({ select: "spot-gpu", range: "spot-range", chart: "spot-chart" }));
+    Object.assign(this, byId({ legend: "spot-legend", status: "spot-status" }));
+    this.body = tableBody("spot-table");
     this.onSelectionChange = onSelectionChange;
     this.wanted = null;
     this.sequence = 0;
@@ -146,9 +164,7 @@ export class SpotView {
     setRows(this.body, rows.map((row) => comparisonRow(row, cheapest)));
     drawChart(this.chart, steps, reference, since, until);
     this.drawLegend([...steps.keys()], reference);
-    const best = cheapest
-      ? `cheapest useful spot hour: ${cheapest.provider}, ${cheapest.region}, ${cheapest.effective_price} effective`
-      : "no spot offer available now";
+    const best = verdict(rows, cheapest, comparison.body.on_demand_wins);
     const empty = steps.size ? "" : " · no spot price recorded in this range";
     setStatus(this.status, `${gpu}: ${best}${empty}`);
     this.chart.dataset.gpu = gpu;
