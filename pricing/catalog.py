@@ -85,17 +85,18 @@ class Catalog:
         replaced by that one, so a refresh that moves 10% of the prices allocates 10% of a
         catalog, not a second one. `offers` may be a stream; it is read in batches.
         """
-        current = self.index
+        held = self.index.get
         interner = Interner()
+        share, share_priced = interner.offer, interner.priced
         taken: list[Offer] = []
         stream = iter(offers)
         while batch := list(islice(stream, BATCH)):
             for offer in batch:
-                interner.offer(offer)
+                share(offer)
             apply_policy(batch, self.policy)
             for offer in batch:
-                interner.priced(offer)
-                old = current.get(offer.id)
+                share_priced(offer)
+                old = held(offer.id)
                 if old is not None and same_offer(old, offer):
                     old.updated_at = offer.updated_at
                     offer = old

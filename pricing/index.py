@@ -58,6 +58,11 @@ def _bitset(flags: np.ndarray) -> int:
     return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
 
 
+def _cut_sets(ordered: np.ndarray, cuts: np.ndarray) -> list[int]:
+    """One bitset per cut: the offers (in this order) whose value is at most the cut."""
+    return [_bitset(ordered <= cut) for cut in cuts]
+
+
 def _iter_bits(mask: int) -> Iterator[int]:
     """Positions of set bits, ascending, touching the big int once per chunk, not per bit."""
     base = 0
@@ -137,8 +142,7 @@ class _Order:
         self.vram_at_least = [_bitset(vram_p >= v) for v in np.unique(vram)]
         self.count_at_least = [_bitset(counts_p >= c) for c in np.unique(counts)]
         self.at_most = {
-            name: [_bitset(values[perm] <= cut) for cut in cut_values]
-            for name, (values, cut_values) in cuts.items()
+            name: _cut_sets(values[perm], cut_values) for name, (values, cut_values) in cuts.items()
         }
 
     def start_after(self, key: int, offer_id: str) -> int:

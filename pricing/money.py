@@ -10,6 +10,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MICROS_PER_DOLLAR = 1_000_000
 _MICRO = Decimal("0.000001")
+# Amounts read from plain JSON values, remembered by `to_micros`. Exact types only: a `bool` (equal
+# to 0 and 1 as a key) is no amount and must never find one here.
+_PLAIN = frozenset({str, int, float})
+_REMEMBERED = 65536
+_MICROS: dict[object, int] = {}
 
 
 class InvalidAmount(ValueError):
@@ -30,9 +35,21 @@ def to_decimal(value: object) -> Decimal:
 
 
 def to_micros(value: object) -> int:
-    """Dollars (number, string or Decimal) to micro-dollars, rounded half up."""
+    """Dollars (number, string or Decimal) to micro-dollars, rounded half up.
+
+    A catalog's prices are few distinct values, so a plain JSON value (string, integer, float)
+    is read once and remembered, up to `_REMEMBERED` of them.
+    """
+    plain = type(value) in _PLAIN
+    if plain:
+        known = _MICROS.get(value)
+        if known is not None:
+            return known
     amount = to_decimal(value)
-    return int((amount * MICROS_PER_DOLLAR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    micros = int((amount * MICROS_PER_DOLLAR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if plain and len(_MICROS) < _REMEMBERED:
+        _MICROS[value] = micros
+    return micros
 
 
 def format_usd(micros: int) -> str:

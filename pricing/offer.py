@@ -37,12 +37,25 @@ class InterruptionSource(StrEnum):
 
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_SLUG_FORM = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SLUGS: dict[str, str] = {}
+_SLUGS_REMEMBERED = 65536
 
 
-@lru_cache(maxsize=65536)
 def slug(text: str) -> str:
-    """Lower-case, dash-separated form of a name: "Quebec, CA" -> "quebec-ca"."""
-    return _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
+    """Lower-case, dash-separated form of a name: "Quebec, CA" -> "quebec-ca".
+
+    Runs for every part of every offer id: names (few) are remembered; text that already is a
+    slug, as most ids are ("host-42"), is one of a kind and comes back as it is.
+    """
+    made = _SLUGS.get(text)
+    if made is None:
+        if _SLUG_FORM.fullmatch(text):
+            return text
+        made = _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
+        if len(_SLUGS) < _SLUGS_REMEMBERED:
+            _SLUGS[text] = made
+    return made
 
 
 @lru_cache(maxsize=4096)
@@ -54,7 +67,7 @@ def model_key(name: str) -> str:
 
 def offer_id(provider: str, *parts: str) -> str:
     """A stable offer id from the parts that identify the offer at its provider."""
-    return ":".join([provider, *(slug(part) for part in parts)])
+    return ":".join([provider, *map(slug, parts)])
 
 
 @dataclass(slots=True)
@@ -95,11 +108,9 @@ class Offer:
 
     def __post_init__(self) -> None:
         place = resolve_place(self.region)
-        self.country, self.continent, self.place_known = (
-            place.country,
-            place.continent,
-            place.known,
-        )
+        self.country = place.country
+        self.continent = place.continent
+        self.place_known = place.known
 
     def serves(self, model: str) -> bool:
         """Whether the listing serves `model`, or can load any (it publishes no list)."""

@@ -16,6 +16,7 @@ first checks that the response is one JSON object.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -29,6 +30,8 @@ log = logging.getLogger("gpubroker.providers")
 Value = TypeVar("Value")
 # What reads one catalog item: the offers it describes.
 ParseOne = Callable[[Any], Iterable[Offer]]
+# Integers a float holds exactly.
+_EXACT_INTEGERS = 2**53
 
 
 class MalformedItem(ValueError):
@@ -44,7 +47,8 @@ def field(item: Mapping[str, Any], *path: str) -> Any:
     """The value at `path` in nested objects; MalformedItem when a step is missing."""
     value: Any = item
     for key in path:
-        if not _is_object(value) or key not in value:
+        # `_is_object` inlined: this runs for every field of every offer of a catalog.
+        if (type(value) is not dict and not isinstance(value, Mapping)) or key not in value:
             raise MalformedItem(f"missing field {'.'.join(path)!r}")
         value = value[key]
     return value
@@ -54,7 +58,7 @@ def optional(item: Mapping[str, Any], *path: str) -> Any:
     """The value at `path`, or None when any step is missing or null."""
     value: Any = item
     for key in path:
-        if not _is_object(value):
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         value = value.get(key)
         if value is None:
@@ -63,9 +67,10 @@ def optional(item: Mapping[str, Any], *path: str) -> Any:
 
 
 def text(value: Any, name: str) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, str):
+        if stripped := value.strip():
+            return stripped
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise MalformedItem(f"{name} is not a non-empty string: {value!r}")
 
@@ -83,6 +88,11 @@ def integer(value: Any, name: str) -> int:
 
 
 def number(value: Any, name: str) -> float:
+    # A JSON float or a modest integer is already what reading it as a decimal would give.
+    if type(value) is float and math.isfinite(value):
+        return value
+    if type(value) is int and -_EXACT_INTEGERS <= value <= _EXACT_INTEGERS:
+        return float(value)
     if isinstance(value, bool):
         raise MalformedItem(f"{name} is not a number: {value!r}")
     try:
@@ -221,7 +231,7 @@ def iter_offers(
     malformed item is logged and noted in `skipped`, after `where` (the part of a nested listing
     it sat in) when given."""
     for position, item in enumerate(items):
-        if not _is_object(item):
+        if type(item) is not dict and not _is_object(item):
             reason = f"item {position} is not an object"
         else:
             try:

@@ -20,7 +20,6 @@ from providers.parsing import (
     build_offer,
     field,
     number,
-    optional,
     parse_page,
     price,
     probability,
@@ -28,6 +27,8 @@ from providers.parsing import (
 )
 
 PROVIDER = "aivory"
+# Read once: an enum member read off its class costs a descriptor call, once per offer here.
+_SPOT, _ON_DEMAND = Tier.SPOT, Tier.ON_DEMAND
 
 
 def parse_offers(payload: Any, fetched_at: datetime) -> OfferPage:
@@ -38,15 +39,19 @@ def parse_offers(payload: Any, fetched_at: datetime) -> OfferPage:
 
 
 def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
-    """One listed offer. Items are spot unless they say `"spot": false`: the API lists spot GPUs."""
+    """One listed offer. Items are spot unless they say `"spot": false`: the API lists spot GPUs.
+
+    Runs once per listed offer (a listing can hold a million): optional fields are read with
+    `item.get` (an absent and a null field both read as None), the rest through the shared readers.
+    """
     raw_name = text(field(item, "gpu_model"), "gpu_model")
     provider_id = text(field(item, "provider_id"), "provider_id")
     region = text(field(item, "region"), "region")
     per_gpu = price(field(item, "price_per_gpu_hour"), "price_per_gpu_hour")
-    vram = optional(item, "vram_gb")
+    vram = item.get("vram_gb")
     gpu = canonical_gpu(raw_name, None if vram is None else number(vram, "vram_gb"))
-    spot = boolean(optional(item, "spot"), "spot", default=True)
-    raw_probability = optional(item, "interruption_probability")
+    spot = boolean(item.get("spot"), "spot", default=True)
+    raw_probability = item.get("interruption_probability")
     interruption = (
         None
         if raw_probability is None
@@ -59,8 +64,8 @@ def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
         per_gpu,
         region,
         fetched_at,
-        tier=Tier.SPOT if spot else Tier.ON_DEMAND,
-        available=boolean(optional(item, "available"), "available", default=True),
+        tier=_SPOT if spot else _ON_DEMAND,
+        available=boolean(item.get("available"), "available", default=True),
         interruption=interruption,
         ref={"gpu_model": raw_name, "provider_id": provider_id, "region": region},
     )
