@@ -19,10 +19,13 @@ import binascii
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import cast
 
 import numpy as np
 
+from pricing import columns
+from pricing.columns import Column
 from pricing.offer import Offer, model_key
 from pricing.places import region_needle
 from pricing.query import OfferQuery
@@ -32,15 +35,12 @@ _NO_VRAM_KEY = 2**62
 _QUANTILES = 64
 _CHUNK_BITS = 2048
 _CHUNK_MASK = (1 << _CHUNK_BITS) - 1
-_SLICE = 8192  # offers converted per numpy call while building: a few ms of interpreter each
 
 
-def _primary_keys(offers: Sequence[Offer]) -> dict[str, np.ndarray]:
+def _primary_keys(
+    price: np.ndarray, eff: np.ndarray, vram: np.ndarray, prob: np.ndarray
+) -> dict[str, np.ndarray]:
     """Each sort order's primary key as one int64 per offer (ties are broken by offer id)."""
-    price = np.fromiter((o.price_per_gpu_hour for o in offers), np.int64, len(offers))
-    eff = np.fromiter((o.effective_price_per_gpu_hour for o in offers), np.int64, len(offers))
-    vram = np.fromiter((o.vram_gb for o in offers), np.int64, len(offers))
-    prob = np.fromiter((o.interruption_probability or 0.0 for o in offers), np.float64)
     per_vram = np.where(vram > 0, price * 1000 // np.maximum(vram, 1), _NO_VRAM_KEY)
     return {
         "price": price,
@@ -102,20 +102,6 @@ def decode_cursor(cursor: str, sort: str) -> tuple[int, str]:
     return parsed, offer_id
 
 
-@dataclass
-class _Column:
-    """A filterable attribute: one code per offer, and the code of each distinct value."""
-
-    codes: np.ndarray
-    values: dict[object, int]
-
-
-def _column(values: Sequence[object]) -> _Column:
-    mapping: dict[object, int] = {}
-    codes = np.fromiter((mapping.setdefault(v, len(mapping)) for v in values), np.int32)
-    return _Column(codes, mapping)
-
-
 class _Order:
     """The catalog laid out in one sort order, with a bitset per filter value."""
 
@@ -124,7 +110,7 @@ class _Order:
         offers: Sequence[Offer],
         perm: np.ndarray,
         keys: np.ndarray,
-        cols: dict[str, _Column],
+        cols: dict[str, Column],
         vram: np.ndarray,
         counts: np.ndarray,
         cuts: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -134,10 +120,10 @@ class _Order:
         self.positions = perm.astype(np.int32).data
         self.keys = keys[perm]
         self.all = (1 << len(perm)) - 1
-        self.sets: dict[str, list[int]] = {
-            name: [_bitset(col.codes[perm] == code) for code in range(len(col.values))]
-            for name, col in cols.items()
-        }
+        self.sets: dict[str, list[int]] = {}
+        for name, col in cols.items():
+            codes = col.codes[perm]
+            self.sets[name] = [_bitset(codes == code) for code in range(len(col.values))]
         vram_p, counts_p = vram[perm], counts[perm]
         self.vram_at_least = [_bitset(vram_p >= v) for v in np.unique(vram)]
         self.count_at_least = [_bitset(counts_p >= c) for c in np.unique(counts)]
@@ -167,41 +153,44 @@ class CatalogIndex:
     """An immutable, searchable snapshot of every provider's offers."""
 
     def __init__(self, offers: Sequence[Offer], gpu_key: Callable[[str], str] = str.lower) -> None:
-        self.offers = list(offers)
-        self.by_id = {o.id: o for o in self.offers}
+        self.offers = offers = list(offers)
+        ids = [o.id for o in offers]
+        self.by_id: dict[str, Offer] = {}
+        for part in columns.slices(len(ids)):
+            self.by_id.update(zip(ids[part], offers[part], strict=True))
         self._gpu_key = gpu_key
-        n = len(self.offers)
+        n = len(offers)
         cols = {
-            "gpu": _column([o.gpu for o in self.offers]),
-            "provider": _column([o.provider for o in self.offers]),
-            "tier": _column([o.tier.value for o in self.offers]),
-            "instance_type": _column([o.instance_type.value for o in self.offers]),
-            "available": _column([o.available for o in self.offers]),
-            "region": _column([(o.region, o.country, o.continent) for o in self.offers]),
-            "slice": _column([o.slice is not None for o in self.offers]),
-            "models": _column([o.models for o in self.offers]),
-            "gpu_count": _column([o.gpu_count for o in self.offers]),
+            "gpu": columns.column([o.gpu for o in offers]),
+            "provider": columns.column([o.provider for o in offers]),
+            "tier": columns.column([o.tier for o in offers], key=_text),
+            "instance_type": columns.column([o.instance_type for o in offers], key=_text),
+            "available": columns.column([o.available for o in offers]),
+            "region": columns.column([(o.region, o.country, o.continent) for o in offers]),
+            "slice": columns.column([o.slice for o in offers], key=_is_given),
+            "models": columns.column([o.models for o in offers]),
+            "gpu_count": columns.column([o.gpu_count for o in offers]),
         }
         self._cols = {name: col.values for name, col in cols.items()}
         self._gpu_codes_by_key: dict[str, list[int]] = {}
         for name, code in cols["gpu"].values.items():
             self._gpu_codes_by_key.setdefault(gpu_key(str(name)), []).append(code)
-        vram = np.fromiter((o.vram_gb for o in self.offers), np.int64, n)
-        counts = np.fromiter((o.gpu_count for o in self.offers), np.int64, n)
+        vram = np.fromiter((o.vram_gb for o in offers), np.int64, n)
+        counts = np.fromiter((o.gpu_count for o in offers), np.int64, n)
         self._vram_steps = [int(v) for v in np.unique(vram)]
         self._count_steps = [int(c) for c in np.unique(counts)]
-        prices = np.fromiter((o.price_per_gpu_hour for o in self.offers), np.int64, n)
-        probs = np.fromiter((o.interruption_probability or 0.0 for o in self.offers), np.float64, n)
+        prices = np.fromiter((o.price_per_gpu_hour for o in offers), np.int64, n)
+        effective = np.fromiter((o.effective_price_per_gpu_hour for o in offers), np.int64, n)
+        probs = np.fromiter((o.interruption_probability or 0.0 for o in offers), np.float64, n)
         self._cuts = {"price": _quantile_cuts(prices), "interruption": _quantile_cuts(probs)}
-        keys = _primary_keys(self.offers)
-        id_rank = np.empty(n, np.int64)
-        id_rank[np.argsort(_id_bytes(self.offers), kind="stable")] = np.arange(n)
+        keys = _primary_keys(prices, effective, vram, probs)
+        id_order = np.argsort(_id_bytes(ids), kind="stable")
         cuts = {
             "price": (prices, self._cuts["price"]),
             "interruption": (probs, self._cuts["interruption"]),
         }
         self._orders = {
-            sort: _Order(self.offers, np.lexsort((id_rank, key)), key, cols, vram, counts, cuts)
+            sort: _Order(offers, _sorted_by(key, id_order), key, cols, vram, counts, cuts)
             for sort, key in keys.items()
         }
 
@@ -309,14 +298,27 @@ def _serves(value: object, wanted: str) -> bool:
     return models is None or any(model_key(name) == wanted for name in models)
 
 
-def _id_bytes(offers: Sequence[Offer]) -> np.ndarray:
-    """The offer ids as fixed-width bytes, filled a slice at a time, so numpy sorts them with
-    the interpreter released (a sort of str objects would hold it for the whole sort). UTF-8
-    sorts bytewise in code point order, as str does."""
-    ids = np.empty(len(offers), f"S{max((len(o.id.encode()) for o in offers), default=1)}")
-    for start in range(0, len(offers), _SLICE):
-        ids[start : start + _SLICE] = [o.id.encode() for o in offers[start : start + _SLICE]]
-    return ids
+def _text(member: object) -> str:
+    """An enum member's value: the text a query names it by."""
+    return str(cast(StrEnum, member).value)
+
+
+def _is_given(value: object) -> bool:
+    return value is not None
+
+
+def _id_bytes(ids: list[str]) -> np.ndarray:
+    """The offer ids as fixed-width bytes, so numpy sorts them with the interpreter released (a
+    sort of str objects would hold it for the whole sort). UTF-8 sorts bytewise in code point
+    order, as str does."""
+    encoded = [i.encode() for i in ids]
+    width = max(map(len, encoded), default=1)
+    return columns.array(encoded, np.dtype(f"S{max(width, 1)}"))
+
+
+def _sorted_by(key: np.ndarray, id_order: np.ndarray) -> np.ndarray:
+    """Positions in order of `key`, ties in order of offer id (a stable sort of the id order)."""
+    return id_order[np.argsort(key[id_order], kind="stable")]
 
 
 def _quantile_cuts(values: np.ndarray) -> np.ndarray:

@@ -45,14 +45,15 @@ _SLUGS_REMEMBERED = 65536
 def slug(text: str) -> str:
     """Lower-case, dash-separated form of a name: "Quebec, CA" -> "quebec-ca".
 
-    Runs for every part of every offer id: names (few) are remembered; text that already is a
-    slug, as most ids are ("host-42"), is one of a kind and comes back as it is.
+    Runs for every part of every offer id, so the first `_SLUGS_REMEMBERED` texts are remembered
+    (names, tiers and regions are few and come first; ids of a kind fill the rest once).
     """
     made = _SLUGS.get(text)
     if made is None:
         if _SLUG_FORM.fullmatch(text):
-            return text
-        made = _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
+            made = text
+        else:
+            made = _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
         if len(_SLUGS) < _SLUGS_REMEMBERED:
             _SLUGS[text] = made
     return made
