@@ -173,7 +173,10 @@ def create_app(
             db.engine.dispose()
 
     # /docs and /redoc are served by install_openapi, with their files from the broker, no CDN.
+    # The broker's metrics are Prometheus's (/metrics); FastAPI's own OpenTelemetry hooks would
+    # only look for providers that are never configured, on every request.
     app = FastAPI(
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,
         redoc_url=None,
         title="gpubroker",

@@ -10,7 +10,9 @@ of a stream is sent the moment it arrives. A 10 GB download costs a few buffers:
 while the caller is behind (see `upstream.HIGH_WATER`).
 
 `Exchange` also watches for the caller leaving and then closes the upstream request, which is
-how an abandoned generation stops instead of running to its end.
+how an abandoned generation stops instead of running to its end. The watch starts once an
+exchange has lasted `WATCH_AFTER_SECONDS`: most requests are answered well before, and a watcher
+of their own would cost them more than the proxying itself.
 
 Timeouts suit long generations: connecting is short (a workload that is down answers 502 at
 once), reading is per chunk with no total (a stream may last hours; a silence past the read
@@ -36,6 +38,10 @@ from proxy.settings import ProxySettings
 from proxy.upstream import Connection, Pool, Unreachable, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("gpubroker.proxy")
+
+# How long an exchange runs before it watches for its caller leaving: the longest an abandoned
+# request goes on upstream without a reason to.
+WATCH_AFTER_SECONDS = 0.1
 
 
 def upstream_client(settings: ProxySettings) -> Pool:
@@ -70,6 +76,7 @@ class Exchange:
         self.pool = pool
         self.on_unreachable = on_unreachable
         self._task: asyncio.Task[object] | None = None
+        self._watch_timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._finished = False
         self._left = False
@@ -108,6 +115,8 @@ class Exchange:
                 self._task.uncancel()  # the watcher's doing: the caller left, and that is all
         finally:
             self._finished = True
+            if self._watch_timer is not None:
+                self._watch_timer.cancel()
             if self._watcher is not None:
                 self._watcher.cancel()
             if connection is not None and not connection.reusable():
@@ -189,7 +198,13 @@ class Exchange:
         log.warning("workload of %s broke off its response: %s", self.target.rental_id, broken)
 
     def _watch(self, receive: Receive) -> None:
-        if self._watcher is None:
+        """Watch for the caller leaving from `WATCH_AFTER_SECONDS` into the exchange on."""
+        if self._watch_timer is None:
+            loop = asyncio.get_running_loop()
+            self._watch_timer = loop.call_later(WATCH_AFTER_SECONDS, self._start_watcher, receive)
+
+    def _start_watcher(self, receive: Receive) -> None:
+        if not self._finished:
             loop = asyncio.get_running_loop()
             self._watcher = loop.create_task(_until_disconnect(receive, self))
 
