@@ -66,6 +66,14 @@ def optional(item: Mapping[str, Any], *path: str) -> Any:
     return value
 
 
+def text_field(item: Mapping[str, Any], name: str) -> str:
+    """`text(field(item, name), name)`, one call for the usual case of a plain string."""
+    value = item.get(name)
+    if type(value) is str and (stripped := value.strip()):
+        return stripped
+    return text(field(item, name), name)
+
+
 def text(value: Any, name: str) -> str:
     if isinstance(value, str):
         if stripped := value.strip():

@@ -23,7 +23,7 @@ from providers.parsing import (
     parse_page,
     price,
     probability,
-    text,
+    text_field,
 )
 
 PROVIDER = "aivory"
@@ -44,9 +44,9 @@ def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
     Runs once per listed offer (a listing can hold a million): optional fields are read with
     `item.get` (an absent and a null field both read as None), the rest through the shared readers.
     """
-    raw_name = text(field(item, "gpu_model"), "gpu_model")
-    provider_id = text(field(item, "provider_id"), "provider_id")
-    region = text(field(item, "region"), "region")
+    raw_name = text_field(item, "gpu_model")
+    provider_id = text_field(item, "provider_id")
+    region = text_field(item, "region")
     per_gpu = price(field(item, "price_per_gpu_hour"), "price_per_gpu_hour")
     vram = item.get("vram_gb")
     gpu = canonical_gpu(raw_name, None if vram is None else number(vram, "vram_gb"))
