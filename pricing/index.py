@@ -185,12 +185,14 @@ class CatalogIndex:
         self._cuts = {"price": _quantile_cuts(prices), "interruption": _quantile_cuts(probs)}
         keys = _primary_keys(prices, effective, vram, probs)
         id_order = np.argsort(_id_bytes(ids), kind="stable")
+        id_rank = np.empty(n, np.int64)
+        id_rank[id_order] = np.arange(n)
         cuts = {
             "price": (prices, self._cuts["price"]),
             "interruption": (probs, self._cuts["interruption"]),
         }
         self._orders = {
-            sort: _Order(offers, _sorted_by(key, id_order), key, cols, vram, counts, cuts)
+            sort: _Order(offers, _sorted_by(key, id_order, id_rank), key, cols, vram, counts, cuts)
             for sort, key in keys.items()
         }
 
@@ -316,9 +318,22 @@ def _id_bytes(ids: list[str]) -> np.ndarray:
     return columns.array(encoded, np.dtype(f"S{max(width, 1)}"))
 
 
-def _sorted_by(key: np.ndarray, id_order: np.ndarray) -> np.ndarray:
-    """Positions in order of `key`, ties in order of offer id (a stable sort of the id order)."""
-    return id_order[np.argsort(key[id_order], kind="stable")]
+def _sorted_by(key: np.ndarray, id_order: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
+    """Positions in order of `key`, ties in order of offer id.
+
+    Where the key's range times the catalog's size fits in an int64, key and id rank are sorted
+    as one number (a plain sort of distinct values, the fastest numpy has); otherwise the id
+    order is sorted stably by key.
+    """
+    n = len(key)
+    if n == 0:
+        return np.empty(0, np.int64)
+    low = int(key.min())
+    if (int(key.max()) - low + 1) * n < 2**62:
+        combined = (key - low) * n + id_rank
+        combined.sort()
+        return np.asarray(id_order[combined % n])
+    return np.asarray(id_order[np.argsort(key[id_order], kind="stable")])
 
 
 def _quantile_cuts(values: np.ndarray) -> np.ndarray:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricing.index import CatalogIndex, InvalidCursor
+from pricing.index import CatalogIndex, InvalidCursor, _sorted_by
 from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
 from pricing.query import SORTS, OfferQuery
 from pricing.scan import linear_search, matches, sort_key
@@ -135,3 +136,16 @@ def test_large_catalog_pages_cover_everything() -> None:
     index = CatalogIndex(offers)
     query = OfferQuery(limit=500, available=None, sort="-vram")
     assert len(page_through(index, query)) == 5000
+
+
+@pytest.mark.parametrize("span", [1, 1_000, 4_000_000, 10**13, 2**62])
+def test_sort_orders_break_ties_by_id_whatever_the_range_of_the_key(span: int) -> None:
+    """Small ranges sort key and id rank as one number, wide ones sort stably: same order."""
+    rng = np.random.default_rng(span % 1000)
+    size = 3_000
+    key = rng.integers(-(span // 2), span - span // 2, size, dtype=np.int64)
+    id_order = rng.permutation(size)
+    id_rank = np.empty(size, np.int64)
+    id_rank[id_order] = np.arange(size)
+    expected = np.lexsort((id_rank, key))
+    assert _sorted_by(key, id_order, id_rank).tolist() == expected.tolist()
