@@ -52,7 +52,7 @@ def column(items: Sequence[Hashable], key: Callable[[Any], Hashable] | None = No
         chunk = items[part]
         for value in dict.fromkeys(chunk):
             seen.setdefault(value, len(seen))
-        codes[part] = list(map(seen.__getitem__, chunk))
+        codes[part] = np.fromiter(map(seen.__getitem__, chunk), np.int32, len(chunk))
     if key is None:
         return Column(codes, seen)
     keyed: dict[Hashable, int] = {}

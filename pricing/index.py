@@ -111,8 +111,8 @@ class _Order:
         perm: np.ndarray,
         keys: np.ndarray,
         cols: dict[str, Column],
-        vram: np.ndarray,
-        counts: np.ndarray,
+        codes: np.ndarray,
+        steps: dict[str, tuple[np.ndarray, list[int]]],
         cuts: dict[str, tuple[np.ndarray, np.ndarray]],
     ) -> None:
         # Positions into the catalog's one list of offers, not a list of offers per order.
@@ -120,13 +120,16 @@ class _Order:
         self.positions = perm.astype(np.int32).data
         self.keys = keys[perm]
         self.all = (1 << len(perm)) - 1
-        self.sets: dict[str, list[int]] = {}
-        for name, col in cols.items():
-            codes = col.codes[perm]
-            self.sets[name] = [_bitset(codes == code) for code in range(len(col.values))]
-        vram_p, counts_p = vram[perm], counts[perm]
-        self.vram_at_least = [_bitset(vram_p >= v) for v in np.unique(vram)]
-        self.count_at_least = [_bitset(counts_p >= c) for c in np.unique(counts)]
+        # One row of `codes` per column: one gather lays them all out in this order.
+        ordered = np.take(codes, perm, axis=1)
+        self.sets: dict[str, list[int]] = {
+            name: [_bitset(ordered[row] == code) for code in range(len(col.values))]
+            for row, (name, col) in enumerate(cols.items())
+        }
+        self.at_least: dict[str, list[int]] = {}
+        for name, (values, thresholds) in steps.items():
+            ordered_values = values[perm]
+            self.at_least[name] = [_bitset(ordered_values >= step) for step in thresholds]
         self.at_most = {
             name: _cut_sets(values[perm], cut_values) for name, (values, cut_values) in cuts.items()
         }
@@ -172,13 +175,16 @@ class CatalogIndex:
             "gpu_count": columns.column([o.gpu_count for o in offers]),
         }
         self._cols = {name: col.values for name, col in cols.items()}
+        codes = np.stack([col.codes for col in cols.values()])
         self._gpu_codes_by_key: dict[str, list[int]] = {}
         for name, code in cols["gpu"].values.items():
             self._gpu_codes_by_key.setdefault(gpu_key(str(name)), []).append(code)
         vram = np.fromiter((o.vram_gb for o in offers), np.int64, n)
         counts = np.fromiter((o.gpu_count for o in offers), np.int64, n)
-        self._vram_steps = [int(v) for v in np.unique(vram)]
-        self._count_steps = [int(c) for c in np.unique(counts)]
+        self._steps = {
+            "vram": [int(v) for v in np.unique(vram)],
+            "gpu_count": [int(c) for c in np.unique(counts)],
+        }
         prices = np.fromiter((o.price_per_gpu_hour for o in offers), np.int64, n)
         effective = np.fromiter((o.effective_price_per_gpu_hour for o in offers), np.int64, n)
         probs = np.fromiter((o.interruption_probability or 0.0 for o in offers), np.float64, n)
@@ -187,12 +193,16 @@ class CatalogIndex:
         id_order = np.argsort(_id_bytes(ids), kind="stable")
         id_rank = np.empty(n, np.int64)
         id_rank[id_order] = np.arange(n)
+        steps = {
+            "vram": (vram, self._steps["vram"]),
+            "gpu_count": (counts, self._steps["gpu_count"]),
+        }
         cuts = {
             "price": (prices, self._cuts["price"]),
             "interruption": (probs, self._cuts["interruption"]),
         }
         self._orders = {
-            sort: _Order(offers, _sorted_by(key, id_order, id_rank), key, cols, vram, counts, cuts)
+            sort: _Order(offers, _sorted_by(key, id_order, id_rank), key, cols, codes, steps, cuts)
             for sort, key in keys.items()
         }
 
@@ -271,9 +281,11 @@ class CatalogIndex:
             wanted = model_key(q.model)
             mask &= any_of("models", [m for m in self._cols["models"] if _serves(m, wanted)])
         if q.min_vram is not None:
-            mask &= _at_least(order.vram_at_least, self._vram_steps, q.min_vram)
+            mask &= _at_least(order.at_least["vram"], self._steps["vram"], q.min_vram)
         if q.min_gpu_count is not None:
-            mask &= _at_least(order.count_at_least, self._count_steps, q.min_gpu_count)
+            mask &= _at_least(
+                order.at_least["gpu_count"], self._steps["gpu_count"], q.min_gpu_count
+            )
         if q.max_price is not None:
             limit = q.max_price
             if q.sort == "price":
