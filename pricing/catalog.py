@@ -80,27 +80,26 @@ class Catalog:
     def take(self, offers: Iterable[Offer]) -> list[Offer]:
         """Price offers as they arrive, sharing what the catalog already holds.
 
-        Strings of few distinct values (GPU, region, provider, `ref` values) are interned, and
-        an offer equal to the one the catalog holds under its id (but for `updated_at`) is
+        An offer equal to the one the catalog holds under its id (but for `updated_at`) is
         replaced by that one, so a refresh that moves 10% of the prices allocates 10% of a
-        catalog, not a second one. `offers` may be a stream; it is read in batches.
+        catalog, not a second one; in a new or changed offer, values of few distinct kinds (GPU,
+        region, provider, `ref` values) are interned. `offers` may be a stream; it is read in
+        batches.
         """
         held = self.index.get
         interner = Interner()
-        share, share_priced = interner.offer, interner.priced
         taken: list[Offer] = []
         stream = iter(offers)
         while batch := list(islice(stream, BATCH)):
-            for offer in batch:
-                share(offer)
             apply_policy(batch, self.policy)
             for offer in batch:
-                share_priced(offer)
                 old = held(offer.id)
                 if old is not None and same_offer(old, offer):
                     old.updated_at = offer.updated_at
-                    offer = old
-                taken.append(offer)
+                    taken.append(old)
+                else:
+                    interner.offer(offer)
+                    taken.append(offer)
         return taken
 
     def install(

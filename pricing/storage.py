@@ -68,7 +68,8 @@ class Interner:
         self._numbers = _Memo()
 
     def offer(self, offer: Offer) -> None:
-        """Share the text the provider sent (before pricing)."""
+        """Share the text the provider sent, and the interruption estimate pricing derived (few
+        distinct numbers)."""
         offer.provider = sys.intern(offer.provider)
         offer.gpu = sys.intern(offer.gpu)
         offer.region = sys.intern(offer.region)
@@ -83,9 +84,6 @@ class Interner:
                 memo = self._refs[key] = _Memo()
             if memo.open:  # interned too, so the next refresh's offers share it as well
                 ref[key] = memo.share(sys.intern(value))
-
-    def priced(self, offer: Offer) -> None:
-        """Share what pricing derived: the interruption estimates are few distinct numbers."""
         if offer.interruption_probability is not None:
             offer.interruption_probability = self._numbers.share(offer.interruption_probability)
 
