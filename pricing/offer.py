@@ -73,7 +73,11 @@ def offer_id(provider: str, *parts: str) -> str:
 
 @dataclass(slots=True)
 class Offer:
-    """One rentable configuration. Amounts are integer micro-dollars."""
+    """One rentable configuration. Amounts are integer micro-dollars.
+
+    `providers.parsing.build_offer` passes the fields up to `models` by position: a new field
+    goes after them.
+    """
 
     id: str
     provider: str

@@ -27,6 +27,10 @@ DEFAULT_SPOT_PRIOR = 0.05
 # only 1% of its hours were useful.
 _MIN_USEFUL_FRACTION = Decimal("0.01")
 _REMEMBERED = 65536
+# Read once: an enum member read off its class costs a descriptor call, and these run per offer.
+_SPOT, _ON_DEMAND = Tier.SPOT, Tier.ON_DEMAND
+_NONE, _PROVIDER = InterruptionSource.NONE, InterruptionSource.PROVIDER
+_OBSERVED, _ESTIMATED = InterruptionSource.OBSERVED, InterruptionSource.ESTIMATED
 _EFFECTIVE: dict[tuple[int, float, Decimal], int] = {}
 
 
@@ -39,17 +43,14 @@ class PricingPolicy:
     observed_rates: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     def interruption(self, offer: Offer) -> tuple[float, InterruptionSource]:
-        if offer.tier is Tier.ON_DEMAND:
-            return 0.0, InterruptionSource.NONE
+        if offer.tier is _ON_DEMAND:
+            return 0.0, _NONE
         observed = self.observed_rates.get((offer.provider, offer.gpu))
         if observed is not None:
-            return observed, InterruptionSource.OBSERVED
-        if (
-            offer.interruption_probability is not None
-            and offer.interruption_source is InterruptionSource.PROVIDER
-        ):
-            return offer.interruption_probability, InterruptionSource.PROVIDER
-        return SPOT_PRIORS.get(offer.provider, DEFAULT_SPOT_PRIOR), InterruptionSource.ESTIMATED
+            return observed, _OBSERVED
+        if offer.interruption_probability is not None and offer.interruption_source is _PROVIDER:
+            return offer.interruption_probability, _PROVIDER
+        return SPOT_PRIORS.get(offer.provider, DEFAULT_SPOT_PRIOR), _ESTIMATED
 
 
 @lru_cache(maxsize=4096)
@@ -79,20 +80,22 @@ def effective_price(price_micros: int, probability: float, loss_hours: Decimal) 
 def apply_policy(offers: Iterable[Offer], policy: PricingPolicy) -> None:
     """Fill each offer's shown price, interruption estimate and effective price in place."""
     factor = Decimal(1) + policy.margin
+    with_margin = factor != 1
+    loss_hours = policy.interruption_loss_hours
     for offer in offers:
-        if factor == 1:
-            offer.price_per_gpu_hour = offer.base_price_per_gpu_hour
-        else:
+        if with_margin:
             offer.price_per_gpu_hour = int(
                 (offer.base_price_per_gpu_hour * factor).quantize(Decimal(1), ROUND_HALF_UP)
             )
+        else:
+            offer.price_per_gpu_hour = offer.base_price_per_gpu_hour
         probability, source = policy.interruption(offer)
-        if offer.tier is Tier.SPOT:
+        if offer.tier is _SPOT:
             offer.interruption_probability = probability
             offer.interruption_source = source
         else:
             offer.interruption_probability = 0.0
-            offer.interruption_source = InterruptionSource.NONE
+            offer.interruption_source = _NONE
         offer.effective_price_per_gpu_hour = effective_price(
-            offer.price_per_gpu_hour, probability, policy.interruption_loss_hours
+            offer.price_per_gpu_hour, probability, loss_hours
         )

@@ -171,6 +171,8 @@ def items_of(payload: Any, *path: str) -> list[Any]:
 
 # The least memory each known card ships with: an offer with less sells part of a card.
 _CARD_MEMORY = {model.name: min(model.vram_sizes) for model in known_gpus()}
+# Read once: an enum member read off its class costs a descriptor call.
+_NO_SOURCE, _PROVIDER_SOURCE = InterruptionSource.NONE, InterruptionSource.PROVIDER
 
 
 def build_offer(
@@ -202,28 +204,28 @@ def build_offer(
         slice_ = f"partial-{memory}gb"
     if gpu_fraction is None:
         gpu_fraction = round(min(memory / card, 1.0), 4) if slice_ and card else 1.0
+    # Positional, in the order of Offer's fields: this runs once per listed offer, and a call
+    # with keywords costs about twice as much (they travel as a dict to the dataclass's init).
     return Offer(
-        id=id_,
-        provider=provider,
-        gpu=gpu.name,
-        gpu_count=gpu_count,
-        vram_gb=memory,
-        base_price_per_gpu_hour=price_per_gpu_hour,
-        tier=tier,
-        region=region,
-        instance_type=instance_type,
-        available=available,
-        available_count=available_count,
-        updated_at=fetched_at,
-        interruption_probability=interruption,
-        interruption_source=(
-            InterruptionSource.NONE if interruption is None else InterruptionSource.PROVIDER
-        ),
-        gpu_known=gpu.known,
-        ref=ref,
-        slice=slice_,
-        gpu_fraction=gpu_fraction,
-        models=None if models is None else tuple(models),
+        id_,
+        provider,
+        gpu.name,
+        gpu_count,
+        memory,
+        price_per_gpu_hour,
+        tier,
+        region,
+        instance_type,
+        available,
+        available_count,
+        fetched_at,
+        interruption,
+        _NO_SOURCE if interruption is None else _PROVIDER_SOURCE,
+        gpu.known,
+        ref,
+        slice_,
+        gpu_fraction,
+        None if models is None else tuple(models),
     )
 
 
