@@ -51,6 +51,7 @@ lifecycle_log = logging.getLogger("gpubroker.rentals")
 CHANNEL = "gpubroker_invalidate"
 PAYLOAD_BYTES = 7000  # PostgreSQL refuses a payload of 8000 bytes or more
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
+STOP_CHECK_SECONDS = 0.5  # the longest the listener waits on notifications before it looks at stop
 _PENDING = "gpubroker_invalidation"
 _RENTAL_FIELDS = ("status", "provider", "handle", "rental_key_hash")
 _KEY_FIELDS = ("revoked_at", "key_hash")
@@ -158,7 +159,7 @@ class Listener:
                     failures = 0
                     self._listening.set()
                     while not self._stopping.is_set():
-                        for notice in conn.notifies(timeout=0.5):
+                        for notice in conn.notifies(timeout=STOP_CHECK_SECONDS):
                             self._deliver(Change.parse(notice.payload))
             except psycopg.Error as exc:
                 self.backend_pid = None

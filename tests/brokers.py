@@ -64,13 +64,15 @@ class Sim:
 def start_sims(only: Collection[str] | None = None) -> dict[str, Sim]:
     """Every simulated provider (or those in `only`), each from its own seed, rentals instant.
 
-    Self-hosted has no simulator: it runs on a real Docker engine in tests/selfhosted/.
+    A forced hang lasts 2 s, past the 1 s provider timeout of the rentals suite (the one that
+    forces hangs), and holds up the simulator's shutdown no longer. Self-hosted has no
+    simulator: it runs on a real Docker engine in tests/selfhosted/.
     """
     started: dict[str, Sim] = {}
     for seed, (name, spec) in enumerate(PROVIDERS.items(), start=1):
         if spec.make_simulator is None or (only is not None and name not in only):
             continue
-        knobs = SimulatorKnobs(seed=seed, provision_seconds=0.0, hang_seconds=5.0)
+        knobs = SimulatorKnobs(seed=seed, provision_seconds=0.0, hang_seconds=2.0)
         started[name] = Sim(serve_in_thread(spec.make_simulator(knobs)), knobs)
     return started
 

@@ -26,7 +26,7 @@ from tests.providers.support import simulated
 def live(
     make_settings: Callable[..., object],
 ) -> Iterator[tuple[TestClient, SimulatorKnobs, SimulatorKnobs]]:
-    steady, flaky = SimulatorKnobs(), SimulatorKnobs(hang_seconds=8)
+    steady, flaky = SimulatorKnobs(), SimulatorKnobs(hang_seconds=3)  # past the 1 s timeout
     servers: list[RunningServer] = [
         serve_in_thread(empiriolabs_simulator(steady)),
         serve_in_thread(computegpu_simulator(flaky)),

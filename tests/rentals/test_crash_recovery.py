@@ -109,7 +109,8 @@ def test_sigkill_after_accept_leaves_no_orphan(
         0
     ]
 
-    sim.knobs.accept_delay_seconds = 30  # the provider accepts, then answers late
+    # The provider accepts, then answers late: after the kill, and before the sims stop.
+    sim.knobs.accept_delay_seconds = 5
     rent = threading.Thread(
         target=lambda: _post_quietly(
             f"{first.url}/v1/rentals",

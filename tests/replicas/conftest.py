@@ -9,10 +9,10 @@ replicas themselves, and a direct `Database` handle for reading what the broker 
 invariants, holds, rentals), the way an auditor would.
 
 A restart costs Python's imports of the whole broker before `serve` even begins, which would
-dominate a test that restarts it dozens of times. A *warm* replica is a process that has done
-those imports and waits on its standard input for its turn; then it runs the very same
-`gpubroker serve` command line. The harness keeps one spare ready, so a restart after a kill
-costs only the broker's own start.
+dominate a test that restarts it dozens of times. A restarted replica is therefore *warm*:
+forked by a server that has done those imports once per session (see `processes.py`), it runs
+the very same `gpubroker serve` command line, so a restart after a kill costs only the broker's
+own start.
 
 Clients are real and parallel: each request is its own `httpx` call from its own thread, and
 `in_parallel` releases them together from a barrier.
@@ -23,8 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -47,22 +45,15 @@ from broker.db import Database, scratch_schema
 from broker.jobs import lock_key
 from tests.brokers import Account
 from tests.conftest import POSTGRES_URL
+from tests.replicas.processes import ForkServer, Replica
 
 ROOT = Path(__file__).resolve().parents[2]
-GPUBROKER = Path(sys.executable).parent / "gpubroker"
 RUN_SIMULATORS = ROOT / "scripts" / "run_simulators.py"
 ADMIN_KEY = "adm_replicas_test_key"
 JOB_SECONDS = 1.0
 HTTP_TIMEOUT = 120.0
 T = TypeVar("T")
 
-# The command a warm replica runs once told to: the broker's imports first, then `serve`.
-_WARM = (
-    "import sys\n"
-    "import broker.app, broker.cli, uvicorn  # the slow part, done before it is needed\n"
-    "sys.stdin.readline()\n"
-    "broker.cli.app(args=sys.argv[1:], prog_name='gpubroker')\n"
-)
 # Statuses the simulators give an instance that no longer exists, or can never run again.
 _ENDED_AT_PROVIDER = {"destroyed", "failed", "terminated", "preempted", "deleted"}
 
@@ -93,12 +84,6 @@ def in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- provider simulators -------------------------------------------------------------------
@@ -159,88 +144,7 @@ def simulators() -> Iterator[Simulators]:
         process.wait()
 
 
-# -- the broker's processes ----------------------------------------------------------------
-
-
-class Replica:
-    """One `gpubroker serve` process, configured only through its environment."""
-
-    def __init__(
-        self,
-        name: str,
-        env: dict[str, str],
-        log_path: Path,
-        *,
-        warm: bool,
-        flags: Sequence[str] = (),
-    ) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("ab")
-        args = ["serve", "--port", str(self.port), *flags]
-        command = [sys.executable, "-c", _WARM, *args] if warm else [str(GPUBROKER), *args]
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=log_path.parent,  # no stray .env file is read
-            stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.released = not warm
-
-    def release(self) -> Replica:
-        """Let a warm replica run `serve` now."""
-        if not self.released:
-            assert self.process.stdin is not None
-            self.process.stdin.write(b"go\n")
-            self.process.stdin.flush()
-            self.released = True
-        return self
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 30, quiet: Sequence[str] = ("gpubroker.refresh",)) -> str:
-        """The last `lines` lines of its log, leaving out the loggers named in `quiet`."""
-        kept = [
-            line
-            for line in self.log_path.read_text(errors="replace").splitlines()
-            if not any(f'"{name}"' in line for name in quiet)
-        ]
-        return "\n".join(kept[-lines:])
-
-    def ready(self, providers: Sequence[str]) -> bool:
-        """Serving, with fresh offers from every provider."""
-        if not self.alive():
-            raise AssertionError(
-                f"replica {self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
-        try:
-            response = httpx.get(f"{self.url}/healthz", timeout=5)
-        except httpx.TransportError:
-            return False
-        listed = response.json().get("providers", {}) if response.status_code == 200 else {}
-        return all(listed.get(name, {}).get("offers", 0) > 0 for name in providers)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no cleanup, connections dropped mid-flight."""
-        if self.alive():
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+# -- the deployment ------------------------------------------------------------------------
 
 
 @dataclass
@@ -302,9 +206,9 @@ class Deployment:
     database_url: str
     simulators: Simulators
     workdir: Path
+    fork_server: ForkServer
     overrides: dict[str, str] = field(default_factory=dict)
     replicas: list[Replica] = field(default_factory=list)
-    _spare: Replica | None = None
     _db: Database | None = None
     _count: int = 0
 
@@ -339,36 +243,30 @@ class Deployment:
     def providers(self) -> list[str]:
         return list(self.simulators.urls)
 
-    def _spawn(self, *, warm: bool, migrate: bool = False) -> Replica:
+    def _next_replica(self) -> tuple[str, dict[str, str], Path]:
+        """The next replica's name, its environment and its log file."""
         self._count += 1
         name = f"replica-{self._count}"
-        log_path = self.workdir / f"{name}.log"
-        flags = ["--migrate"] if migrate else []
-        return Replica(name, self.environment(name), log_path, warm=warm, flags=flags)
+        return name, self.environment(name), self.workdir / f"{name}.log"
 
     def start(self, count: int = 1, *, migrate: bool = False) -> list[Replica]:
         """`count` new `gpubroker serve` processes, started together; returns once all serve."""
-        started = [self._spawn(warm=False, migrate=migrate) for _ in range(count)]
+        flags = ["--migrate"] if migrate else []
+        started = [Replica.cold(*self._next_replica(), *flags) for _ in range(count)]
         self.replicas += started
         for replica in started:
             wait_for(lambda r=replica: r.ready(self.providers), f"{replica.name} to serve")
         return started
 
-    def keep_spare(self) -> None:
-        """Have a warm replica waiting, for the next `restart`."""
-        if self._spare is None:
-            self._spare = self._spawn(warm=True)
-
     def restart(self) -> Replica:
-        """A fresh replica from the warm spare (a new spare waits behind it), once it serves."""
-        replica = (self._spare or self._spawn(warm=True)).release()
-        self._spare = self._spawn(warm=True)
+        """A fresh, warm replica, once it serves."""
+        replica = Replica.warm(*self._next_replica(), self.fork_server)
         self.replicas.append(replica)
         wait_for(lambda: replica.ready(self.providers), f"{replica.name} to serve")
         return replica
 
     def close(self) -> None:
-        for replica in [*self.replicas, *([self._spare] if self._spare else [])]:
+        for replica in self.replicas:
             replica.stop()
         if self._db is not None:
             self._db.dispose()
@@ -441,11 +339,19 @@ def replica_database_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer]:
+    """Forks warm replicas for every deployment of the session; started on first use."""
+    server = ForkServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def deployment(
-    replica_database_url: str, simulators: Simulators, tmp_path: Path
+    replica_database_url: str, simulators: Simulators, tmp_path: Path, fork_server: ForkServer
 ) -> Iterator[Deployment]:
-    made = Deployment(replica_database_url, simulators, tmp_path)
+    made = Deployment(replica_database_url, simulators, tmp_path, fork_server)
     yield made
     made.close()
 

@@ -150,7 +150,6 @@ def test_sigkill_at_random_points_loses_nothing(deployment: Deployment) -> None:
         GPUBROKER_PROVIDER_TIMEOUT_SECONDS="3",
     )
     (broker,) = deployment.start(1, migrate=True)
-    deployment.keep_spare()  # every later broker starts from a warm spare
     account = deployment.create_account(CREDIT, via=broker)
     chaos = Chaos(deployment, account, rng, broker)
     chaos.offers = rentable_offers(chaos)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from broker.db import Database
 from broker.migrations import upgrade
-from tests.replicas.conftest import GPUBROKER, free_port
+from tests.replicas.processes import GPUBROKER, free_port
 
 
 def gpubroker(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

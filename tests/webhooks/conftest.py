@@ -27,7 +27,12 @@ from tests.rentals.conftest import Broker as RentalBroker
 from tests.rentals.conftest import clock as clock
 
 # The real `gpubroker serve` replicas of tests/replicas, for the tests across processes.
-from tests.replicas.conftest import deployment, replica_database_url, simulators  # noqa: F401
+from tests.replicas.conftest import (  # noqa: F401
+    deployment,
+    fork_server,
+    replica_database_url,
+    simulators,
+)
 
 SECRET_KEY = Fernet.generate_key().decode()
 WORKLOAD = {"mode": "custom", "image": "vllm/vllm-openai:latest", "ports": [8000]}
@@ -113,7 +118,8 @@ def receiver() -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled often for shutdown, so that stopping it at the end of a test takes no half second.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from tests.replicas.conftest import HTTP_TIMEOUT, Account, Deployment, Replica, wait_for
+from tests.replicas.conftest import HTTP_TIMEOUT, Account, Deployment, wait_for
+from tests.replicas.processes import Replica
 from tests.webhooks.conftest import PROVIDER, WORKLOAD, Receiver
 
 WEBHOOKS = {"GPUBROKER_WEBHOOK_ALLOW_PRIVATE": "true", "GPUBROKER_WEBHOOK_RETRY_SECONDS": "1,1"}
