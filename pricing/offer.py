@@ -36,6 +36,12 @@ class InterruptionSource(StrEnum):
     ESTIMATED = "estimated"
 
 
+# The members read in per-offer loops, read off their classes once: reading an enum member off
+# its class costs a descriptor call, and a refresh reads them a million times.
+SPOT, ON_DEMAND = Tier.SPOT, Tier.ON_DEMAND
+NO_SOURCE, PROVIDER_SOURCE = InterruptionSource.NONE, InterruptionSource.PROVIDER
+OBSERVED_SOURCE, ESTIMATED_SOURCE = InterruptionSource.OBSERVED, InterruptionSource.ESTIMATED
+
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _SLUG_FORM = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SLUGS: dict[str, str] = {}

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from pricing.offer import InterruptionSource, Offer, Tier
+from pricing.offer import (
+    ESTIMATED_SOURCE,
+    NO_SOURCE,
+    OBSERVED_SOURCE,
+    ON_DEMAND,
+    PROVIDER_SOURCE,
+    SPOT,
+    InterruptionSource,
+    Offer,
+)
 
 # Hourly interruption priors for spot offers whose provider gives no figure. They follow the
 # providers' own descriptions: ComputeGPU spot pods are preemptible with 5 minutes' grace on a
@@ -27,10 +36,6 @@ DEFAULT_SPOT_PRIOR = 0.05
 # only 1% of its hours were useful.
 _MIN_USEFUL_FRACTION = Decimal("0.01")
 _REMEMBERED = 65536
-# Read once: an enum member read off its class costs a descriptor call, and these run per offer.
-_SPOT, _ON_DEMAND = Tier.SPOT, Tier.ON_DEMAND
-_NONE, _PROVIDER = InterruptionSource.NONE, InterruptionSource.PROVIDER
-_OBSERVED, _ESTIMATED = InterruptionSource.OBSERVED, InterruptionSource.ESTIMATED
 _EFFECTIVE: dict[tuple[int, float, Decimal], int] = {}
 
 
@@ -43,14 +48,15 @@ class PricingPolicy:
     observed_rates: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     def interruption(self, offer: Offer) -> tuple[float, InterruptionSource]:
-        if offer.tier is _ON_DEMAND:
-            return 0.0, _NONE
+        if offer.tier is ON_DEMAND:
+            return 0.0, NO_SOURCE
         observed = self.observed_rates.get((offer.provider, offer.gpu))
         if observed is not None:
-            return observed, _OBSERVED
-        if offer.interruption_probability is not None and offer.interruption_source is _PROVIDER:
-            return offer.interruption_probability, _PROVIDER
-        return SPOT_PRIORS.get(offer.provider, DEFAULT_SPOT_PRIOR), _ESTIMATED
+            return observed, OBSERVED_SOURCE
+        given = offer.interruption_probability
+        if given is not None and offer.interruption_source is PROVIDER_SOURCE:
+            return given, PROVIDER_SOURCE
+        return SPOT_PRIORS.get(offer.provider, DEFAULT_SPOT_PRIOR), ESTIMATED_SOURCE
 
 
 @lru_cache(maxsize=4096)
@@ -90,12 +96,12 @@ def apply_policy(offers: Iterable[Offer], policy: PricingPolicy) -> None:
         else:
             offer.price_per_gpu_hour = offer.base_price_per_gpu_hour
         probability, source = policy.interruption(offer)
-        if offer.tier is _SPOT:
+        if offer.tier is SPOT:
             offer.interruption_probability = probability
             offer.interruption_source = source
         else:
             offer.interruption_probability = 0.0
-            offer.interruption_source = _NONE
+            offer.interruption_source = NO_SOURCE
         offer.effective_price_per_gpu_hour = effective_price(
             offer.price_per_gpu_hour, probability, loss_hours
         )

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pricing import columns
-from pricing.offer import Offer, Tier
+from pricing.offer import ON_DEMAND, Offer
 
 _NONE = np.iinfo(np.int64).max  # "no price" while taking minimums
-_ON_DEMAND = Tier.ON_DEMAND
 
 
 @dataclass
@@ -44,7 +43,7 @@ def summarize_gpus(offers: Sequence[Offer]) -> list[GpuRow]:
     gpu, provider = gpus.codes, providers.codes
     vram = np.fromiter((o.vram_gb for o in chosen), np.int64, len(chosen))
     price = np.fromiter((o.price_per_gpu_hour for o in chosen), np.int64, len(chosen))
-    is_on_demand = np.fromiter((o.tier is _ON_DEMAND for o in chosen), np.bool_, len(chosen))
+    is_on_demand = np.fromiter((o.tier is ON_DEMAND for o in chosen), np.bool_, len(chosen))
     counts = columns.array([o.available_count for o in chosen], np.float64)  # None: NaN
     counted = ~np.isnan(counts)
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pricing.gpus import GpuName, known_gpus
 from pricing.money import InvalidAmount, to_decimal, to_micros
-from pricing.offer import InstanceType, InterruptionSource, Offer, Tier
+from pricing.offer import NO_SOURCE, PROVIDER_SOURCE, InstanceType, Offer, Tier
 from providers.base import MalformedResponse, OfferPage
 
 log = logging.getLogger("gpubroker.providers")
@@ -171,8 +171,6 @@ def items_of(payload: Any, *path: str) -> list[Any]:
 
 # The least memory each known card ships with: an offer with less sells part of a card.
 _CARD_MEMORY = {model.name: min(model.vram_sizes) for model in known_gpus()}
-# Read once: an enum member read off its class costs a descriptor call.
-_NO_SOURCE, _PROVIDER_SOURCE = InterruptionSource.NONE, InterruptionSource.PROVIDER
 
 
 def build_offer(
@@ -220,7 +218,7 @@ def build_offer(
         available_count,
         fetched_at,
         interruption,
-        _NO_SOURCE if interruption is None else _PROVIDER_SOURCE,
+        NO_SOURCE if interruption is None else PROVIDER_SOURCE,
         gpu.known,
         ref,
         slice_,

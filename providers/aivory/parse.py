@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pricing.gpus import canonical_gpu
-from pricing.offer import Offer, Tier, offer_id
+from pricing.offer import ON_DEMAND, SPOT, Offer, offer_id
 from providers.base import OfferPage
 from providers.parsing import (
     boolean,
@@ -27,8 +27,6 @@ from providers.parsing import (
 )
 
 PROVIDER = "aivory"
-# Read once: an enum member read off its class costs a descriptor call, once per offer here.
-_SPOT, _ON_DEMAND = Tier.SPOT, Tier.ON_DEMAND
 
 
 def parse_offers(payload: Any, fetched_at: datetime) -> OfferPage:
@@ -64,7 +62,7 @@ def parse_offer(item: Mapping[str, Any], fetched_at: datetime) -> Offer:
         per_gpu,
         region,
         fetched_at,
-        tier=_SPOT if spot else _ON_DEMAND,
+        tier=SPOT if spot else ON_DEMAND,
         available=boolean(item.get("available"), "available", default=True),
         interruption=interruption,
         ref={"gpu_model": raw_name, "provider_id": provider_id, "region": region},
