@@ -44,25 +44,18 @@ OBSERVED_SOURCE, ESTIMATED_SOURCE = InterruptionSource.OBSERVED, InterruptionSou
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _SLUG_FORM = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_SLUGS: dict[str, str] = {}
-_SLUGS_REMEMBERED = 65536
 
 
+@lru_cache(maxsize=65536)
 def slug(text: str) -> str:
     """Lower-case, dash-separated form of a name: "Quebec, CA" -> "quebec-ca".
 
-    Runs for every part of every offer id, so the first `_SLUGS_REMEMBERED` texts are remembered
-    (names, tiers and regions are few and come first; ids of a kind fill the rest once).
+    Runs for every part of every offer id, so it is remembered; text already in that form, as
+    most provider ids are ("host-42"), is kept as it is without rewriting it.
     """
-    made = _SLUGS.get(text)
-    if made is None:
-        if _SLUG_FORM.fullmatch(text):
-            made = text
-        else:
-            made = _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
-        if len(_SLUGS) < _SLUGS_REMEMBERED:
-            _SLUGS[text] = made
-    return made
+    if _SLUG_FORM.fullmatch(text):
+        return text
+    return _SLUG_JUNK.sub("-", text.lower()).strip("-") or "none"
 
 
 @lru_cache(maxsize=4096)

@@ -35,8 +35,6 @@ DEFAULT_SPOT_PRIOR = 0.05
 # Below this, 1 - p*L would make the effective price explode; such an offer is priced as if
 # only 1% of its hours were useful.
 _MIN_USEFUL_FRACTION = Decimal("0.01")
-_REMEMBERED = 65536
-_EFFECTIVE: dict[tuple[int, float, Decimal], int] = {}
 
 
 @dataclass(frozen=True)
@@ -66,21 +64,17 @@ def _useful_fraction(probability: float, loss_hours: Decimal) -> Decimal:
 
 
 def effective_price(price_micros: int, probability: float, loss_hours: Decimal) -> int:
-    """Price of an hour of useful work, in micro-dollars (see the module docstring).
-
-    A catalog's prices and probabilities are few distinct values: each pair is worked out in
-    decimal once and remembered, up to `_REMEMBERED` of them.
-    """
+    """Price of an hour of useful work, in micro-dollars (see the module docstring)."""
     if probability <= 0:
         return price_micros
-    known = _EFFECTIVE.get((price_micros, probability, loss_hours))
-    if known is not None:
-        return known
+    return _effective(price_micros, probability, loss_hours)
+
+
+@lru_cache(maxsize=65536)
+def _effective(price_micros: int, probability: float, loss_hours: Decimal) -> int:
+    """`effective_price` in decimal, remembered: a catalog's prices and probabilities are few."""
     useful = _useful_fraction(probability, loss_hours)
-    made = int((Decimal(price_micros) / useful).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    if len(_EFFECTIVE) < _REMEMBERED:
-        _EFFECTIVE[(price_micros, probability, loss_hours)] = made
-    return made
+    return int((Decimal(price_micros) / useful).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def apply_policy(offers: Iterable[Offer], policy: PricingPolicy) -> None:
