@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,14 +21,7 @@ from broker import accounts, ledger
 from broker.db import Database
 from broker.rentals.tables import Rental
 from tests.brokers import Sim
-
-GPUBROKER = str(Path(sys.executable).parent / "gpubroker")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.replicas.processes import GPUBROKER, free_port
 
 
 def wait_for(condition, what: str, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]

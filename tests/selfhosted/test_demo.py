@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.replicas.processes import GPUBROKER, free_port
 from tests.selfhosted.conftest import Host
-
-GPUBROKER = str(Path(sys.executable).parent / "gpubroker")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_demo_enables_simulated_selfhosted_gpus(host: Host, tmp_path: Path) -> None:
